@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the real third-party programs the tests run against and caches them
+# under $HOME/.cache/opentaco-test. Safe to run repeatedly; a cached binary
+# is reused. Fails loudly when something cannot be built.
+set -euo pipefail
+
+CACHE="${HOME}/.cache/opentaco-test"
+mkdir -p "$CACHE"
+
+TOFU_VERSION=v1.10.7
+
+build_tofu() {
+	local bin="$CACHE/tofu-${TOFU_VERSION}"
+	if [[ -x "$bin" ]] && "$bin" version 2>/dev/null | grep -q "${TOFU_VERSION#v}"; then
+		echo "tofu: cached at $bin"
+		return
+	fi
+	echo "tofu: building ${TOFU_VERSION} from the Go module proxy (several minutes)"
+	local dir
+	dir=$(go mod download -json "github.com/opentofu/opentofu@${TOFU_VERSION}" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[[ -n "$dir" && -d "$dir" ]] || { echo "tofu: module download failed" >&2; exit 1; }
+	local work
+	work=$(mktemp -d)
+	cp -r "$dir/." "$work/"
+	chmod -R u+w "$work"
+	(cd "$work" && go build -o "$bin.tmp" ./cmd/tofu)
+	mv "$bin.tmp" "$bin"
+	rm -rf "$work"
+	"$bin" version
+}
+
+case "${1:-all}" in
+tofu) build_tofu ;;
+all) build_tofu ;;
+*) echo "usage: $0 [tofu|all]" >&2; exit 2 ;;
+esac

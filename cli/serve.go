@@ -1,0 +1,106 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/opentaco/opentaco/httpapi"
+	"github.com/opentaco/opentaco/store"
+)
+
+// ServeCmd runs the server.
+type ServeCmd struct {
+	Listen                string `help:"Address to listen on." env:"OPENTACO_LISTEN" default:"127.0.0.1:8080"`
+	DataDir               string `help:"Directory for the database (created 0700)." env:"OPENTACO_DATA_DIR" default:"./opentaco-data" type:"path"`
+	MaxVersions           int    `help:"Versions kept per unit (0 = all; the current one is never pruned)." env:"OPENTACO_MAX_VERSIONS" default:"100"`
+	MaxStateSize          int64  `help:"Largest accepted state body in bytes (decoded)." env:"OPENTACO_MAX_STATE_SIZE" default:"536870912"`
+	AuthDisable           bool   `help:"Run without authentication: every caller is an anonymous admin (loopback only)." env:"OPENTACO_AUTH_DISABLE"`
+	AuthDisableAnyAddress bool   `help:"Allow --auth-disable on a non-loopback address." env:"OPENTACO_AUTH_DISABLE_ANY_ADDRESS"`
+	LogLevel              string `help:"Log level: debug, info, warn, error." env:"OPENTACO_LOG_LEVEL" default:"info" enum:"debug,info,warn,error"`
+	LogFormat             string `help:"Log format: json or console." env:"OPENTACO_LOG_FORMAT" default:"json" enum:"json,console"`
+}
+
+func (c *ServeCmd) Run(g *Globals) error {
+	log, err := c.logger(g.stderr)
+	if err != nil {
+		return err
+	}
+	if err := c.checkAuth(log); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := store.Open(filepath.Join(c.DataDir, "opentaco.db"), store.Options{MaxVersions: c.MaxVersions})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	srv := httpapi.NewServer(httpapi.Config{Store: db, Logger: log, MaxStateSize: c.MaxStateSize, AuthDisabled: c.AuthDisable})
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("data_dir", c.DataDir).Msg("listening")
+	return serveUntilDone(g.ctx, &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}, ln, log)
+}
+
+// serveUntilDone serves until ctx ends, then shuts down gracefully.
+func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, log zerolog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// checkAuth refuses to start without authentication unless told to, and
+// refuses an unauthenticated server on a non-loopback address.
+func (c *ServeCmd) checkAuth(log zerolog.Logger) error {
+	if !c.AuthDisable {
+		return errors.New("authentication is not implemented in this build yet; start with --auth-disable (loopback only) to run without it")
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", c.Listen, err)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || ip != nil && ip.IsLoopback()
+	if !loopback && !c.AuthDisableAnyAddress {
+		return fmt.Errorf("refusing --auth-disable on non-loopback address %q; add --auth-disable-any-address if you really mean it", c.Listen)
+	}
+	log.Warn().Msg("authentication is disabled: every caller is an anonymous admin")
+	return nil
+}
+
+func (c *ServeCmd) logger(w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(c.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, err
+	}
+	if c.LogFormat == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}

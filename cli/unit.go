@@ -1,0 +1,4 @@
+package cli
+
+// UnitCmd groups the unit commands.
+type UnitCmd struct{}

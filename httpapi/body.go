@@ -1,0 +1,66 @@
+package httpapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/opentaco/opentaco/store"
+)
+
+// readBody reads the whole request body, decoding Content-Encoding gzip,
+// and refuses with ETOOLARGE anything over limit bytes (raw or decoded).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, store.Errorf(store.ETOOLARGE, "body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit)
+	}
+	var src io.Reader = http.MaxBytesReader(nil, r.Body, limit+1)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, store.Errorf(store.EINVALID, "body is not valid gzip: %v", err)
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, store.Errorf(store.EINVALID, "unsupported Content-Encoding %q", enc)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.Header.Get("Content-Encoding") == "" {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr) || n > limit:
+		return nil, store.Errorf(store.ETOOLARGE, "body exceeds the limit of %d bytes", limit)
+	case err != nil:
+		return nil, store.Errorf(store.EINVALID, "reading body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// decodeJSON reads a small JSON body into v. An empty body leaves v as it
+// is when allowEmpty is set. Returns EINVALID, ETOOLARGE.
+func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
+	b, err := readBody(r, maxSmallBody)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return store.Errorf(store.EINVALID, "request body is empty; a JSON object is required")
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return store.Errorf(store.EINVALID, "request body is not valid JSON: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout version written to the meta bucket. Open
+// refuses a database written by a newer OpenTaco.
+const SchemaVersion = 1
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketUnits    = []byte("units")    // id → Unit (without lock)
+	bucketVersions = []byte("versions") // id → sub-bucket: uint64 BE → Version
+	bucketLocks    = []byte("locks")    // id → Lock
+	bucketBlobs    = []byte("blobs")    // sha256 hex → state bytes
+	bucketBlobRefs = []byte("blobrefs") // sha256 hex → uint64 BE reference count
+
+	keySchema = []byte("schema_version")
+)
+
+// DB is the bbolt implementation of the store.
+type DB struct {
+	bolt *bolt.DB
+
+	// Now returns the current time; it is read once per transaction.
+	Now func() time.Time
+	// MaxVersions is how many versions a unit keeps (0 = all). The
+	// current version is never pruned.
+	MaxVersions int
+}
+
+// Options configure Open.
+type Options struct {
+	MaxVersions int
+	// LockTimeout bounds the wait for the database file lock held by
+	// another process (default 2s).
+	LockTimeout time.Duration
+}
+
+// Open opens (creating if needed) the database at path, creates the
+// buckets and checks the schema version. A database held by another
+// process fails after LockTimeout with EINVALID-free plain error text.
+func Open(path string, opt Options) (*DB, error) {
+	if opt.LockTimeout == 0 {
+		opt.LockTimeout = 2 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("database %s is in use by another process (is another `opentaco serve` running on this data dir?)", path)
+	} else if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db := &DB{bolt: b, Now: time.Now, MaxVersions: opt.MaxVersions}
+	if err := db.init(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) init() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keySchema)
+		if v == nil {
+			return meta.Put(keySchema, u64(SchemaVersion))
+		} else if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
+			return fmt.Errorf("database schema version %d is newer than this binary supports (%d); upgrade opentaco", got, SchemaVersion)
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Ping checks that the database answers a read transaction.
+func (db *DB) Ping() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta bucket missing")
+		}
+		return nil
+	})
+}
+
+// Bolt exposes the underlying database for tests and invariant checks.
+func (db *DB) Bolt() *bolt.DB { return db.bolt }
+
+func (db *DB) update(fn func(tx *bolt.Tx, now time.Time) error) error {
+	now := db.Now()
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(tx, now) })
+}
+
+func (db *DB) view(fn func(tx *bolt.Tx) error) error {
+	return db.bolt.View(fn)
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, buf)
+}
