@@ -17,7 +17,7 @@ func (s *Server) routeLocks() {
 // UnlockResult is the answer of a successful unlock.
 type UnlockResult struct {
 	UnitID   string      `json:"unit_id"`
-	Unlocked bool        `json:"unlocked"`        // false when the unit was not locked
+	Unlocked bool        `json:"unlocked"`       // false when the unit was not locked
 	Lock     *store.Lock `json:"lock,omitempty"` // the lock that was released
 }
 
