@@ -11,7 +11,7 @@ TOFU_VERSION=v1.10.7
 
 build_tofu() {
 	local bin="$CACHE/tofu-${TOFU_VERSION}"
-	if [[ -x "$bin" ]] && "$bin" version 2>/dev/null | grep -q "${TOFU_VERSION#v}"; then
+	if [[ -x "$bin" ]] && "$bin" version 2>/dev/null | grep -qx "OpenTofu ${TOFU_VERSION}"; then
 		echo "tofu: cached at $bin"
 		return
 	fi
@@ -24,7 +24,7 @@ build_tofu() {
 	work=$(mktemp -d)
 	cp -r "$dir/." "$work/"
 	chmod -R u+w "$work"
-	(cd "$work" && go build -o "$bin.tmp" ./cmd/tofu)
+	(cd "$work" && go build -ldflags "-X github.com/opentofu/opentofu/version.dev=no" -o "$bin.tmp" ./cmd/tofu)
 	mv "$bin.tmp" "$bin"
 	rm -rf "$work"
 	"$bin" version
