@@ -50,7 +50,7 @@ func (c *ServeCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
-	log.Info().Str("addr", ln.Addr().String()).Str("data_dir", c.DataDir).Msg("listening")
+	log.Log().Str("addr", ln.Addr().String()).Str("data_dir", c.DataDir).Msg("listening")
 	return serveUntilDone(g.ctx, &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}, ln, log)
 }
 
