@@ -81,6 +81,7 @@ func (s *Server) backendPut(w http.ResponseWriter, r *http.Request, id string) e
 	if err != nil {
 		return err
 	}
+	defer releaseLarge(len(data))
 	q := r.URL.Query()
 	lockID := r.Header.Get("X-Terraform-Lock-ID")
 	for _, k := range []string{"ID", "id"} {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"github.com/opentaco/opentaco/store"
@@ -63,4 +64,19 @@ func decodeJSON(r *http.Request, v any, allowEmpty bool) error {
 		return store.Errorf(store.EINVALID, "request body is not valid JSON: %v", err)
 	}
 	return nil
+}
+
+// largeBody is the size from which a handler returns its buffers to the
+// operating system when it is done.
+const largeBody = 16 << 20
+
+// releaseLarge runs a collection after a request that moved n bytes when n
+// is large. bbolt needs a state and a page-sized copy of it in memory until
+// commit; without this, the garbage of one large write is still resident
+// when the next arrives (the GC goal doubles with the last live heap), and
+// the peak grows to twice what one write needs.
+func releaseLarge(n int) {
+	if n >= largeBody {
+		debug.FreeOSMemory()
+	}
 }

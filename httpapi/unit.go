@@ -131,6 +131,7 @@ func writeState(w http.ResponseWriter, r *http.Request, data []byte, ver *store.
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data)
 	}
+	releaseLarge(len(data))
 }
 
 func (s *Server) uploadUnit(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
@@ -142,6 +143,7 @@ func (s *Server) uploadUnit(w http.ResponseWriter, r *http.Request, p httprouter
 	if err != nil {
 		return err
 	}
+	defer releaseLarge(len(data))
 	ver, err := s.store.WriteState(id, data, store.WriteOptions{
 		LockID: r.URL.Query().Get("if_locked_by"), Who: who(r), Source: store.SourceAPI,
 	})

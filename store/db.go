@@ -56,7 +56,11 @@ func Open(path string, opt Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout})
+	// A large initial mapping (address space, not memory or disk) spares
+	// bbolt most remaps: a remap copies every dirty value of the open
+	// write transaction onto the heap, which doubled the memory of a
+	// large state write, and it waits for all read transactions.
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, InitialMmapSize: 1 << 30})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("database %s is in use by another process (is another `opentaco serve` running on this data dir?)", path)
 	} else if err != nil {
@@ -81,6 +85,8 @@ func (db *DB) init() error {
 		v := meta.Get(keySchema)
 		if v == nil {
 			return meta.Put(keySchema, u64(SchemaVersion))
+		} else if len(v) != 8 {
+			return fmt.Errorf("database meta bucket holds a damaged schema version (%d bytes)", len(v))
 		} else if got := binary.BigEndian.Uint64(v); got > SchemaVersion {
 			return fmt.Errorf("database schema version %d is newer than this binary supports (%d); upgrade opentaco", got, SchemaVersion)
 		}
@@ -104,9 +110,10 @@ func (db *DB) Ping() error {
 // Bolt exposes the underlying database for tests and invariant checks.
 func (db *DB) Bolt() *bolt.DB { return db.bolt }
 
+// update runs fn in a write transaction. now is read once, inside the
+// transaction, so timestamps follow the commit order of concurrent writes.
 func (db *DB) update(fn func(tx *bolt.Tx, now time.Time) error) error {
-	now := db.Now()
-	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(tx, now) })
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(tx, db.Now()) })
 }
 
 func (db *DB) view(fn func(tx *bolt.Tx) error) error {

@@ -43,6 +43,8 @@ func ValidateID(id string) error {
 
 func validateSegment(seg string) error {
 	switch {
+	case seg == "":
+		return Errorf(EINVALID, "unit ID has an empty segment (leading, trailing or repeated '/')")
 	case seg == "." || seg == "..":
 		return Errorf(EINVALID, "unit ID segment %q is not allowed", seg)
 	case strings.HasPrefix(seg, "_") || strings.HasSuffix(seg, "_"):

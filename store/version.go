@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -83,11 +82,9 @@ func (db *DB) ReadState(id string, n int64) ([]byte, *Version, error) {
 		if ver, err = getVersion(tx, u, n); err != nil {
 			return err
 		}
-		blob := tx.Bucket(bucketBlobs).Get([]byte(ver.SHA256))
-		if blob == nil {
+		if data = getBlob(tx, ver.SHA256, ver.Size); data == nil {
 			return fmt.Errorf("blob %s of %s version %d is missing", ver.SHA256, id, n)
 		}
-		data = bytes.Clone(blob)
 		return nil
 	})
 	return data, ver, err
@@ -154,7 +151,7 @@ func (db *DB) Restore(id string, req RestoreRequest) (*RestoreResult, error) {
 		if err != nil {
 			return err
 		}
-		blob := tx.Bucket(bucketBlobs).Get([]byte(old.SHA256))
+		blob := getBlob(tx, old.SHA256, old.Size)
 		if blob == nil {
 			return fmt.Errorf("blob of %s version %d is missing", id, old.Version)
 		}
@@ -163,8 +160,10 @@ func (db *DB) Restore(id string, req RestoreRequest) (*RestoreResult, error) {
 			return err
 		}
 		out = &RestoreResult{UnitID: id, RestoredVersion: old.Version, RestoredTimestamp: old.Timestamp}
-		state := bytes.Clone(blob)
-		if !info.Encrypted {
+		state := blob // getBlob returns a copy
+		// A state without a top-level serial has nothing to rewrite; it is
+		// restored as is and its metadata says so.
+		if !info.Encrypted && info.serialSpan[0] != info.serialSpan[1] {
 			state = WithSerial(blob, info, u.Serial+1)
 			info.Serial, out.SerialRewritten = u.Serial+1, true
 		}
@@ -276,33 +275,4 @@ func prune(tx *bolt.Tx, vb *bolt.Bucket, u *Unit, max int) error {
 		u.VersionCount--
 	}
 	return nil
-}
-
-// putBlob stores state under its digest, or adds a reference to the copy
-// already there.
-func putBlob(tx *bolt.Tx, sum string, state []byte) error {
-	refs := tx.Bucket(bucketBlobRefs)
-	n := uint64(0)
-	if v := refs.Get([]byte(sum)); v != nil {
-		n = binary.BigEndian.Uint64(v)
-	} else if err := tx.Bucket(bucketBlobs).Put([]byte(sum), state); err != nil {
-		return err
-	}
-	return refs.Put([]byte(sum), u64(n+1))
-}
-
-// dropBlob removes one reference to a blob and the blob with the last one.
-func dropBlob(tx *bolt.Tx, sum string) error {
-	refs := tx.Bucket(bucketBlobRefs)
-	v := refs.Get([]byte(sum))
-	if v == nil {
-		return fmt.Errorf("blob %s has no reference count", sum)
-	}
-	if n := binary.BigEndian.Uint64(v); n > 1 {
-		return refs.Put([]byte(sum), u64(n-1))
-	}
-	if err := refs.Delete([]byte(sum)); err != nil {
-		return err
-	}
-	return tx.Bucket(bucketBlobs).Delete([]byte(sum))
 }
