@@ -19,6 +19,9 @@ type Globals struct {
 	Server string `help:"OpenTaco server URL." env:"OPENTACO_SERVER" default:"http://127.0.0.1:8080"`
 	Token  string `help:"Bearer token for the server." env:"OPENTACO_TOKEN"`
 	Output string `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
+	// ConfigDir holds client state (remembered locks); empty means
+	// os.UserConfigDir()/opentaco.
+	ConfigDir string `name:"config-dir" help:"Directory for client state such as remembered lock IDs (default: <user config dir>/opentaco)." env:"OPENTACO_CONFIG_DIR"`
 
 	ctx    context.Context
 	stdout io.Writer

@@ -18,7 +18,7 @@ import (
 
 // badInputServer starts the real server wiring on 127.0.0.1:0 with a small
 // state-size cap and returns its base URL and store.
-func badInputServer(t *testing.T, maxState int64) (string, *store.DB) {
+func badInputServer(t testing.TB, maxState int64) (string, *store.DB) {
 	t.Helper()
 	db, err := store.Open(t.TempDir()+"/opentaco.db", store.Options{})
 	if err != nil {

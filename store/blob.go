@@ -51,7 +51,7 @@ func getBlob(tx *bolt.Tx, sum string, size int64) []byte {
 	if b == nil {
 		return nil
 	}
-	out := make([]byte, 0, size)
+	out := make([]byte, 0, max(size, 0))
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		out = append(out, v...)

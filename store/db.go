@@ -21,7 +21,7 @@ var (
 	bucketUnits    = []byte("units")    // id → Unit (without lock)
 	bucketVersions = []byte("versions") // id → sub-bucket: uint64 BE → Version
 	bucketLocks    = []byte("locks")    // id → Lock
-	bucketBlobs    = []byte("blobs")    // sha256 hex → state bytes
+	bucketBlobs    = []byte("blobs")    // sha256 hex → sub-bucket: uint32 BE chunk index → bytes (blob.go)
 	bucketBlobRefs = []byte("blobrefs") // sha256 hex → uint64 BE reference count
 
 	keySchema = []byte("schema_version")
@@ -36,6 +36,8 @@ type DB struct {
 	// MaxVersions is how many versions a unit keeps (0 = all). The
 	// current version is never pruned.
 	MaxVersions int
+
+	commits committer
 }
 
 // Options configure Open.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -67,10 +68,16 @@ func mustOpenAt(t testing.TB, path string, opt store.Options) *store.DB {
 
 // checkInvariants walks the raw bbolt file and reports every broken
 // storage invariant:
-//   - every version record references a blob present in "blobs";
+//   - every key of "blobs" is a sub-bucket named by the blob's sha256 hex
+//     (no plain values), holding only plain chunk values keyed by 4-byte
+//     big-endian indices 0..n-1 without gaps; every chunk but the last is
+//     exactly blobChunk bytes, the last is 1..blobChunk bytes (a blob of
+//     no bytes is one empty chunk 0);
+//   - the sha256 of the concatenated chunks equals the bucket name;
+//   - every version record references a blob present in "blobs", and its
+//     size, serial, lineage and encrypted flag match that blob;
 //   - every blob's reference count equals the number of version records
 //     referencing it (no orphan blobs, no orphan reference counts);
-//   - the sha256 of every blob equals its key;
 //   - every key in "locks" and "versions" names an existing unit;
 //   - each unit's version_count equals its number of version records, and
 //     current_version is the highest version number (0 only with none);
@@ -84,8 +91,12 @@ func checkInvariants(t testing.TB, db *store.DB) {
 				return nil
 			}
 		}
+		blobs, err := readBlobs(t, tx)
+		if err != nil {
+			return err
+		}
 		units := map[string]*store.Unit{}
-		err := tx.Bucket(bucketUnits).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketUnits).ForEach(func(k, v []byte) error {
 			var u store.Unit
 			if err := json.Unmarshal(v, &u); err != nil {
 				t.Errorf("invariant: unit %q does not decode: %v", k, err)
@@ -144,11 +155,16 @@ func checkInvariants(t testing.TB, db *store.DB) {
 				if uint64(ver.Version) > vb.Sequence() {
 					t.Errorf("invariant: %q version %d beyond sequence %d", k, ver.Version, vb.Sequence())
 				}
-				blob := tx.Bucket(bucketBlobs).Get([]byte(ver.SHA256))
-				if blob == nil {
+				blob, ok := blobs[ver.SHA256]
+				if !ok {
 					t.Errorf("invariant: %q version %d references missing blob %q", k, ver.Version, ver.SHA256)
 				} else if int64(len(blob)) != ver.Size {
 					t.Errorf("invariant: %q version %d size %d, blob is %d bytes", k, ver.Version, ver.Size, len(blob))
+				} else if info, err := store.ParseState(blob); err != nil {
+					t.Errorf("invariant: %q version %d is not a JSON object: %v", k, ver.Version, err)
+				} else if info.Serial != ver.Serial || info.Lineage != ver.Lineage || info.Encrypted != ver.Encrypted {
+					t.Errorf("invariant: %q version %d records serial %d lineage %q encrypted %v; its state has %d %q %v",
+						k, ver.Version, ver.Serial, ver.Lineage, ver.Encrypted, info.Serial, info.Lineage, info.Encrypted)
 				}
 				if ver.Hash != ver.SHA256[:min(8, len(ver.SHA256))] || len(ver.Hash) != 8 {
 					t.Errorf("invariant: %q version %d hash %q does not prefix sha256 %q", k, ver.Version, ver.Hash, ver.SHA256)
@@ -179,18 +195,10 @@ func checkInvariants(t testing.TB, db *store.DB) {
 				t.Errorf("invariant: unit %q has no versions bucket but version_count %d, current_version %d", id, u.VersionCount, u.CurrentVersion)
 			}
 		}
-		err = tx.Bucket(bucketBlobs).ForEach(func(k, v []byte) error {
-			sum := sha256.Sum256(v)
-			if got := hex.EncodeToString(sum[:]); got != string(k) {
-				t.Errorf("invariant: blob %q has sha256 %s", k, got)
+		for sum := range blobs {
+			if refs[sum] == 0 {
+				t.Errorf("invariant: orphan blob %q", sum)
 			}
-			if refs[string(k)] == 0 {
-				t.Errorf("invariant: orphan blob %q", k)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 		err = tx.Bucket(bucketBlobRefs).ForEach(func(k, v []byte) error {
 			if len(v) != 8 {
@@ -200,7 +208,7 @@ func checkInvariants(t testing.TB, db *store.DB) {
 			if got, want := binary.BigEndian.Uint64(v), refs[string(k)]; got != want {
 				t.Errorf("invariant: blob %q reference count %d, referenced by %d versions", k, got, want)
 			}
-			if tx.Bucket(bucketBlobs).Get(k) == nil {
+			if _, ok := blobs[string(k)]; !ok {
 				t.Errorf("invariant: reference count for missing blob %q", k)
 			}
 			return nil
@@ -220,6 +228,65 @@ func checkInvariants(t testing.TB, db *store.DB) {
 	}
 }
 
+// blobChunk is the chunk size of the blob layout: every chunk of a blob but
+// the last holds exactly this many bytes.
+const blobChunk = 1 << 20
+
+// readBlobs walks "blobs", reports every broken invariant of the chunked
+// layout, and returns the content of every blob sub-bucket keyed by its
+// name. A plain value in "blobs" is reported and not returned, so versions
+// and reference counts naming it count as pointing at a missing blob.
+func readBlobs(t testing.TB, tx *bolt.Tx) (map[string][]byte, error) {
+	t.Helper()
+	blobs := map[string][]byte{}
+	bb := tx.Bucket(bucketBlobs)
+	err := bb.ForEach(func(k, v []byte) error {
+		b := bb.Bucket(k)
+		if v != nil || b == nil {
+			t.Errorf("invariant: blobs/%q is a plain value, not a blob bucket", k)
+			return nil
+		}
+		data := []byte{}
+		var n uint32 // index the next chunk must have
+		last := -1   // length of the previous chunk, -1 before the first
+		c := b.Cursor()
+		for ck, cv := c.First(); ck != nil; ck, cv = c.Next() {
+			if cv == nil {
+				t.Errorf("invariant: blob %q chunk key %x is a bucket", k, ck)
+				continue
+			}
+			if len(ck) != 4 {
+				t.Errorf("invariant: blob %q chunk key %x is not a 4-byte index", k, ck)
+			} else if i := binary.BigEndian.Uint32(ck); i != n {
+				t.Errorf("invariant: blob %q has chunk %d where chunk %d belongs (chunk indices not contiguous from 0)", k, i, n)
+				n = i
+			}
+			if last >= 0 && last != blobChunk {
+				t.Errorf("invariant: blob %q chunk %d is %d bytes; all chunks but the last must be %d", k, n-1, last, blobChunk)
+			}
+			if len(cv) > blobChunk {
+				t.Errorf("invariant: blob %q chunk %d is %d bytes, over %d", k, n, len(cv), blobChunk)
+			}
+			data = append(data, cv...)
+			last = len(cv)
+			n++
+		}
+		switch {
+		case last < 0:
+			t.Errorf("invariant: blob %q has no chunks", k)
+		case last == 0 && n > 1:
+			t.Errorf("invariant: blob %q ends in an empty chunk %d", k, n-1)
+		}
+		sum := sha256.Sum256(data)
+		if got := hex.EncodeToString(sum[:]); got != string(k) {
+			t.Errorf("invariant: blob %q has sha256 %s", k, got)
+		}
+		blobs[string(k)] = data
+		return nil
+	})
+	return blobs, err
+}
+
 // blobRefs returns the raw blob reference counts, keyed by sha256.
 func blobRefs(t testing.TB, db *store.DB) map[string]uint64 {
 	t.Helper()
@@ -236,7 +303,9 @@ func blobRefs(t testing.TB, db *store.DB) map[string]uint64 {
 	return out
 }
 
-// bucketLen returns the number of keys in a top-level bucket.
+// bucketLen returns the number of keys in a top-level bucket. Nested
+// buckets count as one key each, so for "blobs" it is the number of blobs
+// (one sub-bucket per blob), whatever their number of chunks.
 func bucketLen(t testing.TB, db *store.DB, name []byte) int {
 	t.Helper()
 	n := 0
@@ -410,4 +479,151 @@ func TestStore_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// recorder is a testing.TB that collects Errorf calls, to test the
+// invariant checker itself.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+// TestCheckInvariants breaks each invariant through raw bbolt writes and
+// checks that the checker notices.
+func TestCheckInvariants(t *testing.T) {
+	u64 := func(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+	u32 := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+	for name, tc := range map[string]struct {
+		corrupt func(tx *bolt.Tx, sum string) error
+		want    string
+	}{
+		"OrphanBlob": {func(tx *bolt.Tx, _ string) error {
+			sum := sha256.Sum256([]byte("{}"))
+			b, err := tx.Bucket(bucketBlobs).CreateBucket([]byte(hex.EncodeToString(sum[:])))
+			if err != nil {
+				return err
+			}
+			return b.Put(u32(0), []byte("{}"))
+		}, "orphan blob"},
+		"MissingBlob": {func(tx *bolt.Tx, sum string) error {
+			return tx.Bucket(bucketBlobs).DeleteBucket([]byte(sum))
+		}, "missing blob"},
+		"FlatBlob": {func(tx *bolt.Tx, sum string) error {
+			// The old layout: the whole state as a plain value.
+			blobs := tx.Bucket(bucketBlobs)
+			state := blobs.Bucket([]byte(sum)).Get(u32(0))
+			state = bytes.Clone(state)
+			if err := blobs.DeleteBucket([]byte(sum)); err != nil {
+				return err
+			}
+			return blobs.Put([]byte(sum), state)
+		}, "is a plain value"},
+		"WrongRefcount": {func(tx *bolt.Tx, sum string) error {
+			return tx.Bucket(bucketBlobRefs).Put([]byte(sum), u64(3))
+		}, "reference count 3"},
+		"OrphanRefcount": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketBlobRefs).Put([]byte("abc"), u64(1))
+		}, "missing blob \"abc\""},
+		"BadBlobDigest": {func(tx *bolt.Tx, sum string) error {
+			// Same size and metadata, different bytes.
+			b := tx.Bucket(bucketBlobs).Bucket([]byte(sum))
+			state := bytes.Replace(b.Get(u32(0)), []byte(`"outputs":{}`), []byte(`"outputs":[]`), 1)
+			return b.Put(u32(0), state)
+		}, "has sha256"},
+		"ChunkGap": {func(tx *bolt.Tx, sum string) error {
+			// The only chunk stored as chunk 1: content intact, index 0 missing.
+			b := tx.Bucket(bucketBlobs).Bucket([]byte(sum))
+			state := bytes.Clone(b.Get(u32(0)))
+			if err := b.Delete(u32(0)); err != nil {
+				return err
+			}
+			return b.Put(u32(1), state)
+		}, "has chunk 1 where chunk 0 belongs"},
+		"ChunkKeyLength": {func(tx *bolt.Tx, sum string) error {
+			b := tx.Bucket(bucketBlobs).Bucket([]byte(sum))
+			state := bytes.Clone(b.Get(u32(0)))
+			if err := b.Delete(u32(0)); err != nil {
+				return err
+			}
+			return b.Put([]byte{0}, state)
+		}, "is not a 4-byte index"},
+		"ShortMiddleChunk": {func(tx *bolt.Tx, sum string) error {
+			// The same content split 10 bytes + rest: digest intact, but
+			// chunk 0 is not a full chunk.
+			b := tx.Bucket(bucketBlobs).Bucket([]byte(sum))
+			state := bytes.Clone(b.Get(u32(0)))
+			if err := b.Put(u32(0), state[:10]); err != nil {
+				return err
+			}
+			return b.Put(u32(1), state[10:])
+		}, "chunk 0 is 10 bytes"},
+		"OversizeChunk": {func(tx *bolt.Tx, sum string) error {
+			b := tx.Bucket(bucketBlobs).Bucket([]byte(sum))
+			state := append(bytes.Clone(b.Get(u32(0))), bytes.Repeat([]byte(" "), blobChunk)...)
+			return b.Put(u32(0), state)
+		}, "over 1048576"},
+		"TrailingEmptyChunk": {func(tx *bolt.Tx, sum string) error {
+			return tx.Bucket(bucketBlobs).Bucket([]byte(sum)).Put(u32(1), nil)
+		}, "ends in an empty chunk"},
+		"NoChunks": {func(tx *bolt.Tx, sum string) error {
+			return tx.Bucket(bucketBlobs).Bucket([]byte(sum)).Delete(u32(0))
+		}, "has no chunks"},
+		"NestedBucketInBlob": {func(tx *bolt.Tx, sum string) error {
+			_, err := tx.Bucket(bucketBlobs).Bucket([]byte(sum)).CreateBucket(u32(1))
+			return err
+		}, "is a bucket"},
+		"LockOfUnknownUnit": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketLocks).Put([]byte("ghost"), []byte(`{"id":"x"}`))
+		}, "lock of unknown unit"},
+		"VersionsOfUnknownUnit": {func(tx *bolt.Tx, _ string) error {
+			_, err := tx.Bucket(bucketVersions).CreateBucket([]byte("ghost"))
+			return err
+		}, "versions of unknown unit"},
+		"VersionCount": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketUnits).Put([]byte("u"), []byte(`{"id":"u","version_count":2,"current_version":1}`))
+		}, "version_count 2"},
+		"CurrentVersion": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketUnits).Put([]byte("u"), []byte(`{"id":"u","version_count":1,"current_version":0}`))
+		}, "current_version 0"},
+		"SerialMismatch": {func(tx *bolt.Tx, sum string) error {
+			vb := tx.Bucket(bucketVersions).Bucket([]byte("u"))
+			v := fmt.Sprintf(`{"version":1,"hash":%q,"sha256":%q,"size":%d,"serial":2,"lineage":"L"}`,
+				sum[:8], sum, len(tfState(1, "L")))
+			return vb.Put(u64(1), []byte(v))
+		}, "records serial 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			db := mustOpen(t)
+			mustCreate(t, db, "u")
+			v := mustWrite(t, db, "u", tfState(1, "L"), store.WriteOptions{})
+			if err := db.Bolt().Update(func(tx *bolt.Tx) error { return tc.corrupt(tx, v.SHA256) }); err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{TB: t}
+			checkInvariants(r, db)
+			if !slices.ContainsFunc(r.errs, func(e string) bool { return strings.Contains(e, tc.want) }) {
+				t.Fatalf("checker reported %q; want a report containing %q", r.errs, tc.want)
+			}
+			// Drop the database so that the cleanup check sees a clean one.
+			if err := db.Bolt().Update(func(tx *bolt.Tx) error {
+				for _, b := range [][]byte{bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs} {
+					if err := tx.DeleteBucket(b); err != nil {
+						return err
+					}
+					if _, err := tx.CreateBucket(b); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

@@ -74,7 +74,8 @@ func (db *DB) LockUnit(id string, l Lock, who string, create bool) (*Lock, error
 		l.Who = who
 	}
 	var out *Lock
-	err := db.update(func(tx *bolt.Tx, now time.Time) error {
+	err := db.batch(func(tx *bolt.Tx, now time.Time) error {
+		out = nil
 		if err := ensureUnit(tx, id, now, create); err != nil {
 			return err
 		}
@@ -87,11 +88,12 @@ func (db *DB) LockUnit(id string, l Lock, who string, create bool) (*Lock, error
 		} else if held != nil {
 			return lockedError(held)
 		}
-		if l.Created == "" {
-			l.Created = now.UTC().Format(time.RFC3339Nano)
+		nl := l
+		if nl.Created == "" {
+			nl.Created = now.UTC().Format(time.RFC3339Nano)
 		}
-		out = &l
-		return putJSON(tx.Bucket(bucketLocks), []byte(id), &l)
+		out = &nl
+		return putJSON(tx.Bucket(bucketLocks), []byte(id), &nl)
 	})
 	return out, err
 }
@@ -102,7 +104,8 @@ func (db *DB) LockUnit(id string, l Lock, who string, create bool) (*Lock, error
 // (nil if none). Returns ENOTFOUND, ELOCKED (wrong ID, with the holder).
 func (db *DB) UnlockUnit(id, lockID string, force bool) (*Lock, error) {
 	var out *Lock
-	err := db.update(func(tx *bolt.Tx, now time.Time) error {
+	err := db.batch(func(tx *bolt.Tx, now time.Time) error {
+		out = nil
 		if err := ensureUnit(tx, id, now, false); err != nil {
 			return err
 		}

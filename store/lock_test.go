@@ -114,8 +114,10 @@ func TestStore_Lock(t *testing.T) {
 		if u := mustGet(t, db, "new/unit"); !u.Locked || u.VersionCount != 0 {
 			t.Fatalf("unit = %+v", u)
 		}
-		_, err = db.LockUnit("bad__id", store.Lock{ID: "L"}, "me", true)
-		wantCode(t, err, store.EINVALID)
+		for _, id := range []string{"bad__id", "a//b", "/"} {
+			_, err = db.LockUnit(id, store.Lock{ID: "L"}, "me", true)
+			wantCode(t, err, store.EINVALID)
+		}
 	})
 	t.Run("Unlocked", func(t *testing.T) {
 		db := mustOpen(t)

@@ -52,7 +52,8 @@ func (db *DB) WriteState(id string, state []byte, opt WriteOptions) (*Version, e
 	}
 	sum := sha256.Sum256(state)
 	var out *Version
-	err = db.update(func(tx *bolt.Tx, now time.Time) error {
+	err = db.batch(func(tx *bolt.Tx, now time.Time) error {
+		out = nil
 		if err := ensureUnit(tx, id, now, opt.Create); err != nil {
 			return err
 		} else if err := checkLock(tx, id, opt.LockID); err != nil {

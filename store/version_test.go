@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/opentaco/opentaco/store"
 )
@@ -218,7 +221,7 @@ func TestStore_WriteState(t *testing.T) {
 	})
 	t.Run("ErrInvalidID", func(t *testing.T) {
 		db := mustOpen(t)
-		for _, id := range []string{"", "a/lock", "a__b", "../x"} {
+		for _, id := range []string{"", "a/lock", "a__b", "../x", "/a", "a//b", "a/"} {
 			_, err := db.WriteState(id, tfState(1, "L"), store.WriteOptions{Create: true})
 			wantCode(t, err, store.EINVALID)
 		}
@@ -423,6 +426,102 @@ func TestStore_Retention(t *testing.T) {
 	})
 }
 
+// paddedState returns a valid state document of exactly n bytes (n >= 40)
+// whose padding varies, so chunks stored out of order would not read back
+// equal.
+func paddedState(n int) []byte {
+	b := []byte(`{"serial":1,"lineage":"L","pad":"`)
+	for i := 0; len(b) < n-2; i++ {
+		b = append(b, byte('a'+(i+i/1000)%26))
+	}
+	return append(b, `"}`...)
+}
+
+// blobChunkSizes returns the raw chunk sizes of the blob with digest sum, in
+// chunk index order, and fails unless the chunk keys are 4-byte indices.
+func blobChunkSizes(t testing.TB, db *store.DB, sum string) []int {
+	t.Helper()
+	var sizes []int
+	err := db.Bolt().View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlobs).Bucket([]byte(sum))
+		if b == nil {
+			return fmt.Errorf("blob %s is not a bucket of %q", sum, bucketBlobs)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) != 4 || binary.BigEndian.Uint32(k) != uint32(len(sizes)) {
+				return fmt.Errorf("blob %s chunk key %x; want index %d", sum, k, len(sizes))
+			}
+			sizes = append(sizes, len(v))
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sizes
+}
+
+func TestStore_BlobChunks(t *testing.T) {
+	const mib = 1 << 20
+	for name, tc := range map[string]struct {
+		state []byte
+		want  []int
+	}{
+		"EmptyObject":    {[]byte(`{}`), []int{2}},
+		"Small":          {tfState(1, "L"), []int{len(tfState(1, "L"))}},
+		"Exactly1MiB":    {paddedState(mib), []int{mib}},
+		"1MiBPlusOne":    {paddedState(mib + 1), []int{mib, 1}},
+		"Exactly2MiB":    {paddedState(2 * mib), []int{mib, mib}},
+		"TwoAndAHalfMiB": {paddedState(2*mib + mib/2), []int{mib, mib, mib / 2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if len(tc.state) != sumInts(tc.want) {
+				t.Fatalf("test state is %d bytes; want %d", len(tc.state), sumInts(tc.want))
+			}
+			db := mustOpen(t)
+			mustCreate(t, db, "a")
+			mustCreate(t, db, "b")
+			v := mustWrite(t, db, "a", bytes.Clone(tc.state), store.WriteOptions{})
+			sum := sha256.Sum256(tc.state)
+			if v.SHA256 != hex.EncodeToString(sum[:]) || v.Size != int64(len(tc.state)) {
+				t.Fatalf("version = %+v; want sha256 %x, size %d", v, sum, len(tc.state))
+			}
+			if got := blobChunkSizes(t, db, v.SHA256); !slices.Equal(got, tc.want) {
+				t.Fatalf("chunk sizes = %v; want %v", got, tc.want)
+			}
+			if got, _ := mustRead(t, db, "a", 0); !bytes.Equal(got, tc.state) {
+				t.Fatalf("ReadState is not byte-identical (%d bytes in, %d out)", len(tc.state), len(got))
+			}
+			// The same content in another unit shares the chunked blob.
+			mustWrite(t, db, "b", bytes.Clone(tc.state), store.WriteOptions{})
+			if n := bucketLen(t, db, bucketBlobs); n != 1 {
+				t.Fatalf("%d blobs; want 1", n)
+			}
+			if got, _ := mustRead(t, db, "b", 0); !bytes.Equal(got, tc.state) {
+				t.Fatalf("shared blob read from b is not byte-identical")
+			}
+			checkInvariants(t, db)
+			// Deleting both units drops the blob bucket with all its chunks.
+			for _, id := range []string{"a", "b"} {
+				if err := db.DeleteUnit(id, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n, m := bucketLen(t, db, bucketBlobs), bucketLen(t, db, bucketBlobRefs); n != 0 || m != 0 {
+				t.Fatalf("%d blobs, %d refcounts left after deleting both units", n, m)
+			}
+		})
+	}
+}
+
+func sumInts(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
 func TestStore_SharedBlob(t *testing.T) {
 	t.Run("AcrossUnits", func(t *testing.T) {
 		db := mustOpen(t)
@@ -561,17 +660,23 @@ func TestStore_Restore(t *testing.T) {
 		}
 	})
 	t.Run("NoSerial", func(t *testing.T) {
-		// A state without a top-level serial is restored unchanged.
+		// A state without a top-level serial is restored unchanged, and
+		// neither the answer nor the version claims a rewritten serial.
 		db := mustOpen(t)
 		mustCreate(t, db, "u")
 		state := `{"lineage":"L","resources":[{"serial":3}]}`
 		mustWrite(t, db, "u", []byte(state), store.WriteOptions{})
 		mustWrite(t, db, "u", tfState(5, "L"), store.WriteOptions{})
-		if _, err := db.Restore("u", store.RestoreRequest{Version: 1}); err != nil {
+		res, err := db.Restore("u", store.RestoreRequest{Version: 1})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := mustRead(t, db, "u", 0); string(got) != state {
-			t.Fatalf("restored = %s; want %s", got, state)
+		if res.SerialRewritten || res.Serial != 0 || res.NewVersion != 3 {
+			t.Fatalf("Restore = %+v; want serial_rewritten false, serial 0", res)
+		}
+		got, cur := mustRead(t, db, "u", 0)
+		if string(got) != state || cur.Serial != 0 {
+			t.Fatalf("restored = %s (serial %d); want %s (serial 0)", got, cur.Serial, state)
 		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
@@ -727,7 +832,14 @@ func TestStore_WriteState_Concurrent(t *testing.T) {
 			t.Fatalf("version %d (who %q) holds %s", v.Version, v.Who, b)
 		}
 	}
-	if u := mustGet(t, db, "u"); u.VersionCount != n || u.CurrentVersion != n {
-		t.Fatalf("unit = %+v", u)
+	// Timestamps follow the commit order: a later version is never older.
+	for i := 1; i < len(vs); i++ {
+		if vs[i].Timestamp.After(vs[i-1].Timestamp) {
+			t.Fatalf("version %d has timestamp %v, after version %d's %v",
+				vs[i].Version, vs[i].Timestamp, vs[i-1].Version, vs[i-1].Timestamp)
+		}
+	}
+	if u := mustGet(t, db, "u"); u.VersionCount != n || u.CurrentVersion != n || !u.Updated.Equal(vs[0].Timestamp) {
+		t.Fatalf("unit = %+v; want updated = %v", u, vs[0].Timestamp)
 	}
 }
