@@ -23,6 +23,8 @@ var (
 	bucketLocks    = []byte("locks")    // id → Lock
 	bucketBlobs    = []byte("blobs")    // sha256 hex → sub-bucket: uint32 BE chunk index → bytes (blob.go)
 	bucketBlobRefs = []byte("blobrefs") // sha256 hex → uint64 BE reference count
+	bucketOutputs  = []byte("outputs")  // id → sub-bucket: uint64 BE version → declared outputs JSON
+	bucketPending  = []byte("pending")  // pending state version ID → PendingVersion
 
 	keySchema = []byte("schema_version")
 )
@@ -78,7 +80,7 @@ func Open(path string, opt Options) (*DB, error) {
 
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs} {
+		for _, name := range [][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

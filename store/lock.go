@@ -67,6 +67,17 @@ func NewLockID() string {
 // unit is created first (http backend), otherwise it is ENOTFOUND.
 // Returns ENOTFOUND, ELOCKED (with the holder's lock).
 func (db *DB) LockUnit(id string, l Lock, who string, create bool) (*Lock, error) {
+	return db.lockUnit(id, l, who, create, false)
+}
+
+// LockUnitExclusive takes the lock of unit id only if nobody holds it, the
+// caller included (Terraform Cloud semantics: a second lock is a conflict
+// even for the same principal). Returns ENOTFOUND, ELOCKED.
+func (db *DB) LockUnitExclusive(id string, l Lock, who string) (*Lock, error) {
+	return db.lockUnit(id, l, who, false, true)
+}
+
+func (db *DB) lockUnit(id string, l Lock, who string, create, exclusive bool) (*Lock, error) {
 	if l.ID == "" {
 		l.ID = NewLockID()
 	}
@@ -82,7 +93,7 @@ func (db *DB) LockUnit(id string, l Lock, who string, create bool) (*Lock, error
 		held, err := getLock(tx, id)
 		if err != nil {
 			return err
-		} else if held != nil && held.ID == l.ID {
+		} else if held != nil && held.ID == l.ID && !exclusive {
 			out = held
 			return nil
 		} else if held != nil {

@@ -98,6 +98,14 @@ func (db *DB) DeleteUnit(id string, force bool) error {
 				return err
 			}
 		}
+		if tx.Bucket(bucketOutputs).Bucket([]byte(id)) != nil {
+			if err := tx.Bucket(bucketOutputs).DeleteBucket([]byte(id)); err != nil {
+				return err
+			}
+		}
+		if err := deletePending(tx, func(p *PendingVersion) bool { return p.UnitID == id }); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketLocks).Delete([]byte(id)); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -26,6 +27,7 @@ type Version struct {
 	Timestamp time.Time `json:"timestamp"`
 	Hash      string    `json:"hash"`   // first 8 hex chars of SHA-256
 	SHA256    string    `json:"sha256"` // full hex digest
+	MD5       string    `json:"md5"`    // hex MD5 (what Terraform Cloud clients send)
 	Size      int64     `json:"size"`
 	Serial    int64     `json:"serial"`
 	Lineage   string    `json:"lineage"`
@@ -46,11 +48,10 @@ type WriteOptions struct {
 // WriteState stores state as the new current version of unit id. The state
 // must be a JSON object. Returns EINVALID, ENOTFOUND, ELOCKED.
 func (db *DB) WriteState(id string, state []byte, opt WriteOptions) (*Version, error) {
-	info, err := ParseState(state)
+	c, err := newContent(state)
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(state)
 	var out *Version
 	err = db.batch(func(tx *bolt.Tx, now time.Time) error {
 		out = nil
@@ -59,10 +60,28 @@ func (db *DB) WriteState(id string, state []byte, opt WriteOptions) (*Version, e
 		} else if err := checkLock(tx, id, opt.LockID); err != nil {
 			return err
 		}
-		out, err = addVersion(tx, db.MaxVersions, id, state, sum, info, opt, now)
+		out, err = addVersion(tx, db.MaxVersions, id, c, opt, now)
 		return err
 	})
 	return out, err
+}
+
+// content is a state with the digests and fields computed before a write
+// transaction starts, so the transaction itself does no hashing.
+type content struct {
+	data []byte
+	sha  [32]byte
+	md5  [16]byte
+	info *StateInfo
+}
+
+// newContent validates state and computes its digests. Returns EINVALID.
+func newContent(state []byte) (*content, error) {
+	info, err := ParseState(state)
+	if err != nil {
+		return nil, err
+	}
+	return &content{data: state, sha: sha256.Sum256(state), md5: md5.Sum(state), info: info}, nil
 }
 
 // ReadState returns the bytes and metadata of version n of unit id (n = 0:
@@ -170,7 +189,8 @@ func (db *DB) Restore(id string, req RestoreRequest) (*RestoreResult, error) {
 		}
 		out.Serial = info.Serial
 		opt := WriteOptions{Who: req.Who, Source: SourceRestore}
-		nv, err := addVersion(tx, db.MaxVersions, id, state, sha256.Sum256(state), info, opt, now)
+		c := &content{data: state, sha: sha256.Sum256(state), md5: md5.Sum(state), info: info}
+		nv, err := addVersion(tx, db.MaxVersions, id, c, opt, now)
 		if err != nil {
 			return err
 		}
@@ -225,7 +245,7 @@ func decodeVersion(u *Unit, v []byte) (*Version, error) {
 
 // addVersion stores state as the new current version of an existing unit,
 // updates the unit record and prunes old versions beyond maxVersions.
-func addVersion(tx *bolt.Tx, maxVersions int, id string, state []byte, sum [32]byte, info *StateInfo, opt WriteOptions, now time.Time) (*Version, error) {
+func addVersion(tx *bolt.Tx, maxVersions int, id string, c *content, opt WriteOptions, now time.Time) (*Version, error) {
 	u := getUnit(tx, id)
 	vb, err := tx.Bucket(bucketVersions).CreateBucketIfNotExists([]byte(id))
 	if err != nil {
@@ -235,13 +255,13 @@ func addVersion(tx *bolt.Tx, maxVersions int, id string, state []byte, sum [32]b
 	if err != nil {
 		return nil, err
 	}
-	hexsum := hex.EncodeToString(sum[:])
+	hexsum := hex.EncodeToString(c.sha[:])
 	ver := &Version{
-		Version: int64(n), Timestamp: now, Hash: hexsum[:8], SHA256: hexsum,
-		Size: int64(len(state)), Serial: info.Serial, Lineage: info.Lineage,
-		Who: opt.Who, Source: opt.Source, Encrypted: info.Encrypted,
+		Version: int64(n), Timestamp: now, Hash: hexsum[:8], SHA256: hexsum, MD5: hex.EncodeToString(c.md5[:]),
+		Size: int64(len(c.data)), Serial: c.info.Serial, Lineage: c.info.Lineage,
+		Who: opt.Who, Source: opt.Source, Encrypted: c.info.Encrypted,
 	}
-	if err := putBlob(tx, hexsum, state); err != nil {
+	if err := putBlob(tx, hexsum, c.data); err != nil {
 		return nil, err
 	} else if err := putJSON(vb, u64(n), ver); err != nil {
 		return nil, err
@@ -269,6 +289,8 @@ func prune(tx *bolt.Tx, vb *bolt.Bucket, u *Unit, max int) error {
 		if err := json.Unmarshal(v, &ver); err != nil {
 			return err
 		} else if err := dropBlob(tx, ver.SHA256); err != nil {
+			return err
+		} else if err := dropOutputs(tx, u.ID, ver.Version); err != nil {
 			return err
 		} else if err := c.Delete(); err != nil {
 			return err

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -40,10 +41,10 @@ func TestStore_WriteState(t *testing.T) {
 		mustCreate(t, db, "a/b")
 		state := tfState(3, "lin-1")
 		v := mustWrite(t, db, "a/b", state, store.WriteOptions{Who: "alice", Source: store.SourceBackend})
-		sum := sha256.Sum256(state)
+		sum, md := sha256.Sum256(state), md5.Sum(state)
 		want := store.Version{
 			Version: 1, Timestamp: epoch.Add(time.Second), Hash: hex.EncodeToString(sum[:4]),
-			SHA256: hex.EncodeToString(sum[:]), Size: int64(len(state)), Serial: 3, Lineage: "lin-1",
+			SHA256: hex.EncodeToString(sum[:]), MD5: hex.EncodeToString(md[:]), Size: int64(len(state)), Serial: 3, Lineage: "lin-1",
 			Who: "alice", Source: store.SourceBackend, Current: true,
 		}
 		if !v.Timestamp.Equal(want.Timestamp) {
