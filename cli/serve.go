@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,18 +16,23 @@ import (
 
 	"github.com/opentaco/opentaco/httpapi"
 	"github.com/opentaco/opentaco/store"
+	"github.com/opentaco/opentaco/tfe"
 )
 
 // ServeCmd runs the server.
 type ServeCmd struct {
-	Listen                string `help:"Address to listen on." env:"OPENTACO_LISTEN" default:"127.0.0.1:8080"`
-	DataDir               string `help:"Directory for the database (created 0700)." env:"OPENTACO_DATA_DIR" default:"./opentaco-data" type:"path"`
-	MaxVersions           int    `help:"Versions kept per unit (0 = all; the current one is never pruned)." env:"OPENTACO_MAX_VERSIONS" default:"100"`
-	MaxStateSize          int64  `help:"Largest accepted state body in bytes (decoded)." env:"OPENTACO_MAX_STATE_SIZE" default:"536870912"`
-	AuthDisable           bool   `help:"Run without authentication: every caller is an anonymous admin (loopback only)." env:"OPENTACO_AUTH_DISABLE"`
-	AuthDisableAnyAddress bool   `help:"Allow --auth-disable on a non-loopback address." env:"OPENTACO_AUTH_DISABLE_ANY_ADDRESS"`
-	LogLevel              string `help:"Log level: debug, info, warn, error." env:"OPENTACO_LOG_LEVEL" default:"info" enum:"debug,info,warn,error"`
-	LogFormat             string `help:"Log format: json or console." env:"OPENTACO_LOG_FORMAT" default:"json" enum:"json,console"`
+	Listen                string   `help:"Address to listen on." env:"OPENTACO_LISTEN" default:"127.0.0.1:8080"`
+	DataDir               string   `help:"Directory for the database (created 0700)." env:"OPENTACO_DATA_DIR" default:"./opentaco-data" type:"path"`
+	MaxVersions           int      `help:"Versions kept per unit (0 = all; the current one is never pruned)." env:"OPENTACO_MAX_VERSIONS" default:"100"`
+	MaxStateSize          int64    `help:"Largest accepted state body in bytes (decoded)." env:"OPENTACO_MAX_STATE_SIZE" default:"536870912"`
+	AuthDisable           bool     `help:"Run without authentication: every caller is an anonymous admin (loopback only)." env:"OPENTACO_AUTH_DISABLE"`
+	AuthDisableAnyAddress bool     `help:"Allow --auth-disable on a non-loopback address." env:"OPENTACO_AUTH_DISABLE_ANY_ADDRESS"`
+	LogLevel              string   `help:"Log level: debug, info, warn, error." env:"OPENTACO_LOG_LEVEL" default:"info" enum:"debug,info,warn,error"`
+	LogFormat             string   `help:"Log format: json or console." env:"OPENTACO_LOG_FORMAT" default:"json" enum:"json,console"`
+	TLSCert               string   `help:"TLS certificate file (PEM); serves HTTPS." env:"OPENTACO_TLS_CERT" type:"path"`
+	TLSKey                string   `help:"TLS key file (PEM)." env:"OPENTACO_TLS_KEY" type:"path"`
+	TLSSelfSigned         bool     `help:"Serve HTTPS with a CA and certificate created once in the data dir (trust <data-dir>/tls/ca.pem via SSL_CERT_FILE)." env:"OPENTACO_TLS_SELF_SIGNED"`
+	TLSHost               []string `help:"Extra host name or IP for the self-signed certificate (repeatable)." env:"OPENTACO_TLS_HOST"`
 }
 
 func (c *ServeCmd) Run(g *Globals) error {
@@ -46,12 +52,42 @@ func (c *ServeCmd) Run(g *Globals) error {
 	}
 	defer db.Close()
 	srv := httpapi.NewServer(httpapi.Config{Store: db, Logger: log, MaxStateSize: c.MaxStateSize, AuthDisabled: c.AuthDisable})
+	tfe.Register(srv)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
 	}
-	log.Log().Str("addr", ln.Addr().String()).Str("data_dir", c.DataDir).Msg("listening")
+	scheme := "http"
+	if tlsCfg, err := c.tlsConfig(log); err != nil {
+		ln.Close()
+		return err
+	} else if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	log.Log().Str("addr", ln.Addr().String()).Str("scheme", scheme).Str("data_dir", c.DataDir).Msg("listening")
 	return serveUntilDone(g.ctx, &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}, ln, log)
+}
+
+// tlsConfig returns the TLS configuration the flags ask for, or nil.
+func (c *ServeCmd) tlsConfig(log zerolog.Logger) (*tls.Config, error) {
+	switch {
+	case c.TLSSelfSigned && c.TLSCert != "":
+		return nil, errors.New("--tls-self-signed and --tls-cert exclude each other")
+	case c.TLSSelfSigned:
+		cfg, caPath, err := httpapi.SelfSignedTLS(c.DataDir, c.TLSHost)
+		if err != nil {
+			return nil, fmt.Errorf("self-signed TLS: %w", err)
+		}
+		log.Log().Str("ca_file", caPath).Msg("self-signed TLS: trust this CA, e.g. export SSL_CERT_FILE=" + caPath)
+		return cfg, nil
+	case c.TLSCert != "" || c.TLSKey != "":
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	}
+	return nil, nil
 }
 
 // serveUntilDone serves until ctx ends, then shuts down gracefully.

@@ -13,6 +13,13 @@ import (
 	"github.com/opentaco/opentaco/store"
 )
 
+// ReadBody reads the whole request body, decoding gzip, refusing more than
+// limit bytes with ETOOLARGE (for other surfaces).
+func ReadBody(r *http.Request, limit int64) ([]byte, error) { return readBody(r, limit) }
+
+// ReleaseLarge returns the buffers of a large request to the OS.
+func ReleaseLarge(n int) { releaseLarge(n) }
+
 // readBody reads the whole request body, decoding Content-Encoding gzip,
 // and refuses with ETOOLARGE anything over limit bytes (raw or decoded).
 func readBody(r *http.Request, limit int64) ([]byte, error) {

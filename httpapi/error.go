@@ -7,13 +7,18 @@ import (
 	"github.com/opentaco/opentaco/store"
 )
 
-// surface selects the column of the status table.
-type surface int
+// Surface selects the column of the status table.
+type Surface int
+
+type surface = Surface
 
 const (
-	surfaceV1          surface = iota // management API
+	surfaceV1          Surface = iota // management API
 	surfaceBackend                    // http backend state reads/writes/unlock
 	surfaceBackendLock                // http backend LOCK
+	// SurfaceTFE is the Terraform Cloud API: validation failures are 422,
+	// as go-tfe expects.
+	SurfaceTFE
 )
 
 // statusTable is the one place where error codes become HTTP statuses.
@@ -33,6 +38,8 @@ var statusTable = map[string]int{
 func Status(code string, s surface) int {
 	if code == store.ELOCKED && s == surfaceBackendLock {
 		return http.StatusLocked
+	} else if code == store.EINVALID && s == SurfaceTFE {
+		return http.StatusUnprocessableEntity
 	}
 	if st, ok := statusTable[code]; ok {
 		return st
@@ -53,21 +60,29 @@ type ErrorBody struct {
 // a generic message. On the http backend a lock conflict answers with the
 // holder's lock info (Terraform's key spelling) as the whole body.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, sf surface) {
-	code := store.ErrorCode(err)
+	code, msg := s.logError(r, err)
 	status := Status(code, sf)
-	info := requestInfoFrom(r.Context())
-	if code == store.EINTERNAL {
-		s.log.Error().Err(err).Str("request_id", info.id).Str("route", info.route).Msg("internal error")
-	}
 	if l := store.ErrorLock(err); l != nil && sf != surfaceV1 {
 		writeJSON(w, status, l.Terraform())
 		return
 	}
-	body := ErrorBody{Error: store.ErrorMessage(err), Code: code, Lock: store.ErrorLock(err)}
+	body := ErrorBody{Error: msg, Code: code, Lock: store.ErrorLock(err)}
 	if code == store.EINTERNAL {
-		body.Error, body.RequestID = "internal error; see the server log for request "+info.id, info.id
+		body.RequestID = requestInfoFrom(r.Context()).id
 	}
 	writeJSON(w, status, body)
+}
+
+// logError returns the code and client-safe message of err, logging
+// internal errors once with the request ID.
+func (s *Server) logError(r *http.Request, err error) (code, message string) {
+	code = store.ErrorCode(err)
+	info := requestInfoFrom(r.Context())
+	if code != store.EINTERNAL {
+		return code, store.ErrorMessage(err)
+	}
+	s.log.Error().Err(err).Str("request_id", info.id).Str("route", info.route).Msg("internal error")
+	return code, "internal error; see the server log for request " + info.id
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -136,11 +138,60 @@ func (s *Server) requestID(r *http.Request) string {
 }
 
 // who names the principal of a request. Until authentication lands every
-// caller is the anonymous admin of --auth-disable.
-func who(r *http.Request) string { return "anonymous" }
+// caller is an anonymous admin (--auth-disable); callers that present a
+// credential get a name derived from its digest, so two tokens are two
+// lock holders. The credential itself is never logged.
+func who(r *http.Request) string {
+	cred := ""
+	if auth := r.Header.Get("Authorization"); strings.HasPrefix(strings.ToLower(auth), "bearer ") {
+		cred = strings.TrimSpace(auth[len("bearer "):])
+	} else if _, pw, ok := r.BasicAuth(); ok {
+		cred = pw
+	}
+	if cred == "" {
+		return "anonymous"
+	}
+	sum := sha256.Sum256([]byte(cred))
+	return "anonymous-" + hex.EncodeToString(sum[:4])
+}
+
+// Who names the principal of a request (for other surfaces).
+func Who(r *http.Request) string { return who(r) }
 
 // canForceUnlock reports whether the caller may break another's lock.
 func (s *Server) canForceUnlock(r *http.Request) bool { return s.authDisabled }
+
+// CanForceUnlock reports whether the caller may break another's lock.
+func (s *Server) CanForceUnlock(r *http.Request) bool { return s.canForceUnlock(r) }
+
+// Store returns the store the server serves.
+func (s *Server) Store() *store.DB { return s.store }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() zerolog.Logger { return s.log }
+
+// MaxStateSize returns the largest accepted state body.
+func (s *Server) MaxStateSize() int64 { return s.maxStateSize }
+
+// Handler is the shape of handlers other surfaces mount with Mount.
+type Handler = handler
+
+// ErrorRenderer writes an error in a surface's own body shape, with the
+// status already chosen from the one table.
+type ErrorRenderer func(w http.ResponseWriter, r *http.Request, status int, code, message string)
+
+// Mount registers a handler of another surface (TFE). Errors it returns
+// get their status from the status table (surface sf), internal errors are
+// logged once and reach render as a generic message.
+func (s *Server) Mount(method, pattern string, sf Surface, h Handler, render ErrorRenderer) {
+	s.router.Handle(method, pattern, func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		requestInfoFrom(r.Context()).route = pattern
+		if err := h(w, r, p); err != nil {
+			code, msg := s.logError(r, err)
+			render(w, r, Status(code, sf), code, msg)
+		}
+	})
+}
 
 // recorder captures the status and size of a response for the log line.
 type recorder struct {

@@ -156,3 +156,19 @@ func skipValue(b []byte, i int) int {
 	}
 	return i
 }
+
+// HasResources reports whether a state's top-level "resources" is a
+// non-empty array (the state still manages something).
+func HasResources(state []byte) bool {
+	found := false
+	if _, err := ParseState(state); err != nil {
+		return false
+	}
+	_ = topLevel(state, func(key string, start, end int) {
+		if key == "resources" {
+			v := state[start:end]
+			found = len(v) > 0 && v[0] == '[' && skipSpace(v, 1) < len(v) && v[skipSpace(v, 1)] != ']'
+		}
+	})
+	return found
+}
