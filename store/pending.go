@@ -35,7 +35,8 @@ type PendingVersion struct {
 	Version int64           `json:"version,omitempty"` // unit version once finalized
 }
 
-// CreatePending declares a state version of unit id. If the current
+// CreatePending declares a state version of unit id. p.ID is a prefix to
+// which a random suffix is added. If the current
 // version already has the same serial and MD5 (a retried create), that
 // version is returned instead and no pending record is made; a pending
 // record with the same serial and MD5 is returned as is. The lock rule is
@@ -65,7 +66,7 @@ func (db *DB) CreatePending(p PendingVersion) (*PendingVersion, *Version, error)
 			out = same
 			return err
 		}
-		p.ID, p.Created, p.Version = "svp-"+randomHex(12), now, 0
+		p.ID, p.Created, p.Version = p.ID+randomHex(12), now, 0
 		out = &p
 		return putJSON(tx.Bucket(bucketPending), []byte(p.ID), &p)
 	})
@@ -117,7 +118,7 @@ func (db *DB) FinalizePending(id string, state []byte) (*Version, error) {
 		if err := checkLock(tx, p.UnitID, p.LockID); err != nil {
 			return err
 		}
-		opt := WriteOptions{Who: p.Who, Source: SourceTFE}
+		opt := WriteOptions{Who: p.Who, Source: SourceTFE, TFEID: p.ID}
 		if out, err = addVersion(tx, db.MaxVersions, p.UnitID, c, opt, now); err != nil {
 			return err
 		} else if err := putOutputs(tx, p.UnitID, out.Version, p.Outputs); err != nil {

@@ -35,6 +35,9 @@ type Version struct {
 	Source    string    `json:"source"`
 	Encrypted bool      `json:"encrypted,omitempty"`
 	Current   bool      `json:"current"`
+	// TFEID is the Terraform Cloud state-version ID the version was
+	// declared under, when it came through the create-then-upload flow.
+	TFEID string `json:"tfe_id,omitempty"`
 }
 
 // WriteOptions describe one state write.
@@ -43,6 +46,7 @@ type WriteOptions struct {
 	Who    string // principal recorded in the version
 	Source string // SourceAPI, SourceBackend, ...
 	Create bool   // create an unknown unit instead of ENOTFOUND
+	TFEID  string // Terraform Cloud state-version ID, recorded in the version
 }
 
 // WriteState stores state as the new current version of unit id. The state
@@ -259,7 +263,7 @@ func addVersion(tx *bolt.Tx, maxVersions int, id string, c *content, opt WriteOp
 	ver := &Version{
 		Version: int64(n), Timestamp: now, Hash: hexsum[:8], SHA256: hexsum, MD5: hex.EncodeToString(c.md5[:]),
 		Size: int64(len(c.data)), Serial: c.info.Serial, Lineage: c.info.Lineage,
-		Who: opt.Who, Source: opt.Source, Encrypted: c.info.Encrypted,
+		Who: opt.Who, Source: opt.Source, Encrypted: c.info.Encrypted, TFEID: opt.TFEID,
 	}
 	if err := putBlob(tx, hexsum, c.data); err != nil {
 		return nil, err

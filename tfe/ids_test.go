@@ -21,7 +21,10 @@ func TestSVID(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", "sv-", "sv-a", "sv-a.v", "sv-a.v0", "sv-a.vx", "ws-a.v1", "sv-..v1", "sv-_a.v1"} {
+	if id, n, err := parseSVID("sv-a.v1__b.p0a1b"); err != nil || id != "a.v1/b" || n != 0 {
+		t.Fatalf("parseSVID of a pending ID = %q, %d, %v", id, n, err)
+	}
+	for _, bad := range []string{"", "sv-", "sv-a", "sv-a.v", "sv-a.v0", "sv-a.vx", "ws-a.v1", "sv-..v1", "sv-_a.v1", "sv-a.p", "sv-a.pxyz", "sv-a.q1", "sv-a."} {
 		if _, _, err := parseSVID(bad); err == nil {
 			t.Errorf("parseSVID(%q) succeeded", bad)
 		}

@@ -33,27 +33,43 @@ func svID(unitID string, n int64) string {
 	return "sv-" + workspaceName(unitID) + ".v" + strconv.FormatInt(n, 10)
 }
 
-// parseSVID splits a unit version's state-version ID. Returns ENOTFOUND.
+// parseSVID splits a state-version ID: "sv-<name>.v<n>" names unit
+// version n; "sv-<name>.p<hex>" a version declared through the upload flow
+// (pending, or finalized under that ID). Returns the unit ID, n (0 for the
+// second form) and ENOTFOUND for anything else.
 func parseSVID(svid string) (string, int64, error) {
 	notFound := store.Errorf(store.ENOTFOUND, "state version %q not found", svid)
 	rest, ok := strings.CutPrefix(svid, "sv-")
-	i := strings.LastIndex(rest, ".v")
-	if !ok || i < 0 {
-		return "", 0, notFound
-	}
-	n, err := strconv.ParseInt(rest[i+2:], 10, 64)
-	if err != nil || n <= 0 {
+	i := strings.LastIndex(rest, ".")
+	if !ok || i < 0 || i == len(rest)-1 {
 		return "", 0, notFound
 	}
 	id, err := store.DecodeID(rest[:i])
 	if err != nil {
 		return "", 0, notFound
 	}
-	return id, n, nil
+	switch suffix := rest[i+1:]; suffix[0] {
+	case 'v':
+		if n, err := strconv.ParseInt(suffix[1:], 10, 64); err == nil && n > 0 {
+			return id, n, nil
+		}
+	case 'p':
+		if _, err := hex.DecodeString(suffix[1:]); err == nil && len(suffix) > 1 {
+			return id, 0, nil
+		}
+	}
+	return "", 0, notFound
 }
 
+// pendingPrefix is the start of the ID of a version declared for unitID.
+func pendingPrefix(unitID string) string { return "sv-" + workspaceName(unitID) + ".p" }
+
 // stateVersionDoc renders a stored unit version.
-func (a *API) stateVersionDoc(r *http.Request, id, unitID string, v *store.Version) resource {
+func (a *API) stateVersionDoc(r *http.Request, unitID string, v *store.Version) resource {
+	id := v.TFEID
+	if id == "" {
+		id = svID(unitID, v.Version)
+	}
 	root := baseURL(r) + apiRoot(r)
 	return resource{
 		ID: id, Type: "state-versions",
@@ -131,7 +147,10 @@ func (a *API) createStateVersion(w http.ResponseWriter, r *http.Request, p httpr
 	if err != nil {
 		return err
 	}
-	pv := store.PendingVersion{UnitID: u.ID, Serial: *attrs.Serial, MD5: strings.ToLower(attrs.MD5),
+	if _, err := hex.DecodeString(attrs.MD5); err != nil || len(attrs.MD5) != 32 {
+		return store.Errorf(store.EINVALID, "md5 %q is not 32 hex digits", attrs.MD5)
+	}
+	pv := store.PendingVersion{ID: pendingPrefix(u.ID), UnitID: u.ID, Serial: *attrs.Serial, MD5: strings.ToLower(attrs.MD5),
 		Lineage: attrs.Lineage, Outputs: outs, LockID: lockID(r), Who: httpapi.Who(r)}
 	var state []byte
 	if attrs.State != "" {
@@ -143,7 +162,7 @@ func (a *API) createStateVersion(w http.ResponseWriter, r *http.Request, p httpr
 	if err != nil {
 		return lockConflict(err, workspaceName(u.ID), "locked by someone else")
 	} else if cur != nil { // a retried create of the current version
-		writeOne(w, http.StatusCreated, a.stateVersionDoc(r, svID(u.ID, cur.Version), u.ID, cur))
+		writeOne(w, http.StatusCreated, a.stateVersionDoc(r, u.ID, cur))
 		return nil
 	} else if state == nil {
 		doc, err := a.pendingDoc(r, pending)
@@ -156,7 +175,7 @@ func (a *API) createStateVersion(w http.ResponseWriter, r *http.Request, p httpr
 	if err != nil {
 		return lockConflict(err, workspaceName(u.ID), "locked by someone else")
 	}
-	writeOne(w, http.StatusCreated, a.stateVersionDoc(r, svID(u.ID, v.Version), u.ID, v))
+	writeOne(w, http.StatusCreated, a.stateVersionDoc(r, u.ID, v))
 	return nil
 }
 
@@ -234,18 +253,29 @@ func (a *API) verifySigned(r *http.Request) error {
 	return sg.verify(r.URL.Path, r.URL.Query())
 }
 
-// resolve maps a state-version ID to its unit and version. A pending one
-// that has not been uploaded gives version 0 and the pending record.
+// resolve maps a state-version ID to its unit and version. A declared
+// version whose bytes have not arrived gives version 0 and its pending
+// record; once finalized, its ID names the unit version that recorded it.
 func (a *API) resolve(svid string) (string, int64, *store.PendingVersion, error) {
-	if strings.HasPrefix(svid, "svp-") {
-		p, err := a.store.GetPending(svid)
-		if err != nil {
-			return "", 0, nil, err
-		}
-		return p.UnitID, p.Version, p, nil
-	}
 	id, n, err := parseSVID(svid)
-	return id, n, nil, err
+	if err != nil || n > 0 {
+		return id, n, nil, err
+	}
+	if p, err := a.store.GetPending(svid); err == nil {
+		return p.UnitID, p.Version, p, nil
+	} else if store.ErrorCode(err) != store.ENOTFOUND {
+		return "", 0, nil, err
+	}
+	vs, err := a.store.ListVersions(id) // the pending record has expired
+	if err != nil && store.ErrorCode(err) != store.ENOTFOUND {
+		return "", 0, nil, err
+	}
+	for _, v := range vs {
+		if v.TFEID == svid {
+			return id, v.Version, nil, nil
+		}
+	}
+	return "", 0, nil, store.Errorf(store.ENOTFOUND, "state version %q not found", svid)
 }
 
 func (a *API) getStateVersion(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
@@ -264,7 +294,7 @@ func (a *API) getStateVersion(w http.ResponseWriter, r *http.Request, p httprout
 	if err != nil {
 		return err
 	}
-	writeOne(w, http.StatusOK, a.stateVersionDoc(r, svid, id, v))
+	writeOne(w, http.StatusOK, a.stateVersionDoc(r, id, v))
 	return nil
 }
 
@@ -318,7 +348,7 @@ func (a *API) currentStateVersion(w http.ResponseWriter, r *http.Request, p http
 	if err != nil {
 		return err
 	}
-	writeOne(w, http.StatusOK, a.stateVersionDoc(r, svID(u.ID, v.Version), u.ID, v))
+	writeOne(w, http.StatusOK, a.stateVersionDoc(r, u.ID, v))
 	return nil
 }
 
@@ -349,7 +379,7 @@ func (a *API) listStateVersions(w http.ResponseWriter, r *http.Request, p httpro
 	}
 	out := make([]resource, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, a.stateVersionDoc(r, svID(id, v.Version), id, v))
+		out = append(out, a.stateVersionDoc(r, id, v))
 	}
 	writeList(w, pageOf(r), out)
 	return nil
