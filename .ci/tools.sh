@@ -30,8 +30,27 @@ build_tofu() {
 	"$bin" version
 }
 
+OIDC_VERSION=v3.52.0
+
+# An OpenID provider for the authentication tests: the example server of
+# zitadel/oidc (users and clients are compiled in; see its storage package).
+build_oidc() {
+	local bin="$CACHE/oidc-server-${OIDC_VERSION}"
+	if [[ -x "$bin" ]]; then
+		echo "oidc: cached at $bin"
+		return
+	fi
+	echo "oidc: building zitadel/oidc example server ${OIDC_VERSION}"
+	local gobin
+	gobin=$(mktemp -d)
+	GOBIN="$gobin" go install "github.com/zitadel/oidc/v3/example/server@${OIDC_VERSION}"
+	mv "$gobin/server" "$bin"
+	rm -rf "$gobin"
+}
+
 case "${1:-all}" in
 tofu) build_tofu ;;
-all) build_tofu ;;
-*) echo "usage: $0 [tofu|all]" >&2; exit 2 ;;
+oidc) build_oidc ;;
+all) build_tofu; build_oidc ;;
+*) echo "usage: $0 [tofu|oidc|all]" >&2; exit 2 ;;
 esac

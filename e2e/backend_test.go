@@ -1,0 +1,258 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opentaco/opentaco/httpapi"
+	"github.com/opentaco/opentaco/store"
+)
+
+// stateDoc is the part of a state file the tests look at.
+type stateDoc struct {
+	Serial  int64  `json:"serial"`
+	Lineage string `json:"lineage"`
+	Outputs map[string]struct {
+		Value any `json:"value"`
+	} `json:"outputs"`
+}
+
+func parseState(t *testing.T, b []byte) stateDoc {
+	t.Helper()
+	var s stateDoc
+	mustJSON(t, b, &s)
+	return s
+}
+
+// statePull runs `state pull` and returns its output without the one
+// trailing newline the CLI adds; it fails the test if that newline is
+// missing.
+func statePull(t *testing.T, tl tool, dir string) []byte {
+	t.Helper()
+	out, ok := strings.CutSuffix(mustRun(t, tl, dir, "state", "pull").stdout, "\n")
+	if !ok {
+		t.Fatalf("%s state pull: output does not end in a newline", tl.name)
+	}
+	return []byte(out)
+}
+
+// checkBackendStatuses fails the test if any http-backend request was
+// answered outside 2xx, other than a GET of a unit with no state yet.
+func checkBackendStatuses(t *testing.T, srv *server) {
+	t.Helper()
+	for _, l := range srv.requests(t, backendRoute) {
+		if (l.Status < 200 || l.Status > 299) && !(l.Method == http.MethodGet && l.Status == http.StatusNotFound) {
+			t.Errorf("backend request %s (request %s) answered %d, want 2xx", l.Method, l.RequestID, l.Status)
+		}
+	}
+}
+
+// countMethods counts the http-backend requests per method.
+func countMethods(t *testing.T, srv *server) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	for _, l := range srv.requests(t, backendRoute) {
+		n[l.Method]++
+	}
+	return n
+}
+
+// TestBackend_Lifecycle: init, apply, apply with a changed variable; the
+// state the CLI reads back, the management download and the backend GET
+// are the same bytes, and each apply made exactly one version.
+func TestBackend_Lifecycle(t *testing.T) {
+	t.Parallel()
+	forEachTool(t, func(t *testing.T, tl tool) {
+		for _, v := range variants {
+			t.Run(v.name, func(t *testing.T) {
+				t.Parallel()
+				srv := startServer(t)
+				id := "myapp/" + tl.name
+				dir := writeConfig(t, "r", srv.httpBackend(id, v.opts))
+				mustRun(t, tl, dir, "init")
+				mustRun(t, tl, dir, "apply", "-auto-approve")
+				if vs := srv.versions(t, id); len(vs) != 1 {
+					t.Fatalf("after the first apply: %d versions, want 1", len(vs))
+				}
+				mustRun(t, tl, dir, "apply", "-auto-approve", "-var", "v=two")
+
+				pulled := statePull(t, tl, dir)
+				stored := srv.download(t, id)
+				if !bytes.Equal(pulled, stored) {
+					t.Errorf("state pull (minus its newline) differs from the download: %d vs %d bytes", len(pulled), len(stored))
+				}
+				if got := srv.backendState(t, id); !bytes.Equal(got, stored) {
+					t.Errorf("backend GET differs from the download: %d vs %d bytes", len(got), len(stored))
+				}
+				st := parseState(t, stored)
+				if got := st.Outputs["v"].Value; got != "two" {
+					t.Errorf("stored output v = %v, want two", got)
+				}
+
+				vs := srv.versions(t, id)
+				if len(vs) != 2 {
+					t.Fatalf("%d versions, want 2", len(vs))
+				}
+				sum := sha256.Sum256(stored)
+				cur, old := vs[0], vs[1]
+				switch {
+				case cur.Version != 2 || old.Version != 1:
+					t.Errorf("versions %d, %d; want 2, 1 (newest first)", cur.Version, old.Version)
+				case !cur.Current || old.Current:
+					t.Errorf("current flags %v, %v; want true, false", cur.Current, old.Current)
+				case cur.SHA256 != hex.EncodeToString(sum[:]) || cur.Size != int64(len(stored)):
+					t.Errorf("current version sha256 %s size %d; stored bytes have %x, %d", cur.SHA256, cur.Size, sum, len(stored))
+				case cur.Serial != st.Serial || cur.Serial <= old.Serial:
+					t.Errorf("serials %d, %d; state has %d", cur.Serial, old.Serial, st.Serial)
+				case cur.Source != store.SourceBackend || cur.Lineage != st.Lineage:
+					t.Errorf("current version source %q lineage %q; want backend, %q", cur.Source, cur.Lineage, st.Lineage)
+				}
+				if l := srv.lockOf(t, id); l != nil {
+					t.Errorf("unit still locked after the applies: %+v", l)
+				}
+				checkBackendStatuses(t, srv)
+				n := countMethods(t, srv)
+				if v.opts.postDelete && (n["LOCK"]+n["UNLOCK"] != 0 || n[http.MethodDelete] < 2) {
+					t.Errorf("lock_method POST/unlock_method DELETE: requests per method %v", n)
+				} else if !v.opts.postDelete && (n["LOCK"] < 2 || n["UNLOCK"] < 2) {
+					t.Errorf("LOCK/UNLOCK: requests per method %v", n)
+				}
+			})
+		}
+	})
+}
+
+// TestBackend_DottedIDs is BR-06: dots and encoded slashes are part of the
+// unit ID on every route, with and without locking.
+func TestBackend_DottedIDs(t *testing.T) {
+	t.Parallel()
+	type idCase struct {
+		id   string
+		opts backendOpts
+		args []string
+	}
+	forEachTool(t, func(t *testing.T, tl tool) {
+		srv := startServer(t)
+		var cases []idCase
+		for _, id := range []string{"foo.bar", "app.json", "v1.2.3", "team/app", "team/app.prod"} {
+			cases = append(cases,
+				idCase{id: id},
+				idCase{id: id + "-nl", args: []string{"-lock=false"}})
+		}
+		for _, id := range []string{"foo.bar", "team/app.prod"} {
+			cases = append(cases, idCase{id: id + "-pd", opts: backendOpts{postDelete: true}})
+		}
+		// The address with real slashes (SPEC §4) names the same units.
+		cases = append(cases,
+			idCase{id: "org/team/app.prod", opts: backendOpts{rawSlashes: true}},
+			idCase{id: "org/team/app.prod-pd", opts: backendOpts{rawSlashes: true, postDelete: true}})
+		t.Run("apply", func(t *testing.T) {
+			for _, c := range cases {
+				t.Run(strings.ReplaceAll(c.id, "/", "%2F"), func(t *testing.T) {
+					t.Parallel()
+					dir := writeConfig(t, "r", srv.httpBackend(c.id, c.opts))
+					mustRun(t, tl, dir, "init")
+					mustRun(t, tl, dir, append([]string{"apply", "-auto-approve"}, c.args...)...)
+				})
+			}
+		})
+		if t.Failed() {
+			return
+		}
+		for _, c := range cases {
+			u := srv.unit(t, c.id)
+			if u == nil || u.ID != c.id || u.VersionCount != 1 || u.Locked {
+				t.Errorf("GET /v1/units/%s = %+v; want unit %q with 1 version, unlocked", c.id, u, c.id)
+				continue
+			}
+			if a, b := srv.download(t, c.id), srv.backendState(t, c.id); !bytes.Equal(a, b) {
+				t.Errorf("%s: management download and backend GET differ", c.id)
+			}
+		}
+		for _, missing := range []string{"foo", "app", "v1", "v1.2", "team", "app.prod", "org", "org/team", "org/team/app"} {
+			if r := do(t, http.MethodGet, srv.unitURL(missing, ""), nil); r.status != http.StatusNotFound {
+				t.Errorf("GET /v1/units/%s: status %d, want 404", missing, r.status)
+			}
+		}
+		for _, id := range []string{"foo.bar", "app.json"} {
+			r := do(t, http.MethodGet, srv.unitURL(id, ""), nil)
+			expect(t, "GET unit "+id, r, http.StatusOK)
+			var u store.Unit
+			if mustJSON(t, r.body, &u); u.ID != id || u.Size == 0 {
+				t.Errorf("GET /v1/units/%s = %s; want unit %q with its state", id, r.body, id)
+			}
+		}
+
+		r := do(t, http.MethodGet, srv.URL+"/v1/units", nil)
+		expect(t, "list units", r, http.StatusOK)
+		var list httpapi.UnitList
+		mustJSON(t, r.body, &list)
+		var got, want []string
+		for _, u := range list.Units {
+			got = append(got, u.ID)
+		}
+		for _, c := range cases {
+			want = append(want, c.id)
+		}
+		slices.Sort(want)
+		if !slices.Equal(got, want) || list.Count != len(want) {
+			t.Errorf("unit list (count %d):\n got %q\nwant %q", list.Count, got, want)
+		}
+		checkBackendStatuses(t, srv)
+	})
+}
+
+// TestBackend_LargeState is BR-08: an ~8 MB state is stored byte for
+// byte, and the next plan sees no changes; terraform also does ~80 MB.
+func TestBackend_LargeState(t *testing.T) {
+	t.Parallel()
+	forEachTool(t, func(t *testing.T, tl tool) {
+		largeState(t, tl, "large", 8_000_000)
+	})
+	t.Run("80MB", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("the ~80 MB state takes long; skipped with -short")
+		}
+		t.Parallel()
+		largeState(t, findTool(t, "terraform"), "large80", 80_000_000)
+	})
+}
+
+func largeState(t *testing.T, tl tool, fixture string, minSize int64) {
+	srv := startServer(t)
+	id := "big/" + tl.name
+	dir := writeConfig(t, fixture, srv.httpBackend(id, backendOpts{}))
+	mustRun(t, tl, dir, "init")
+	if res := runTimeout(t, tl, dir, 8*time.Minute, "apply", "-auto-approve"); res.code != 0 {
+		t.Fatalf("apply: exit %d, want 0", res.code)
+	}
+
+	stored := srv.backendState(t, id)
+	pulled := statePull(t, tl, dir)
+	if a, b := sha256.Sum256(stored), sha256.Sum256(pulled); a != b {
+		t.Errorf("stored state sha256 %x (%d bytes) != state pull %x (%d bytes)", a, len(stored), b, len(pulled))
+	}
+	if res := runTimeout(t, tl, dir, 8*time.Minute, "plan", "-detailed-exitcode"); res.code != 0 {
+		t.Errorf("plan -detailed-exitcode: exit %d, want 0 (no changes)", res.code)
+	}
+	vs := srv.versions(t, id)
+	if len(vs) != 1 || vs[0].Size != int64(len(stored)) || vs[0].Size < minSize {
+		var sizes []int64
+		for _, v := range vs {
+			sizes = append(sizes, v.Size)
+		}
+		t.Errorf("version sizes %v; want one version of %d bytes (at least %d)", sizes, len(stored), minSize)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "errored.tfstate")); err == nil {
+		t.Errorf("errored.tfstate was written")
+	}
+	checkBackendStatuses(t, srv)
+}
