@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/opentaco/opentaco/authn"
 	"github.com/opentaco/opentaco/httpapi"
 	"github.com/opentaco/opentaco/store"
 	"github.com/opentaco/opentaco/tfe"
@@ -33,6 +35,16 @@ type ServeCmd struct {
 	TLSKey                string   `help:"TLS key file (PEM)." env:"OPENTACO_TLS_KEY" type:"path"`
 	TLSSelfSigned         bool     `help:"Serve HTTPS with a CA and certificate created once in the data dir (trust <data-dir>/tls/ca.pem via SSL_CERT_FILE)." env:"OPENTACO_TLS_SELF_SIGNED"`
 	TLSHost               []string `help:"Extra host name or IP for the self-signed certificate (repeatable)." env:"OPENTACO_TLS_HOST"`
+
+	PublicURL        string        `help:"URL clients reach the server at (issuer of access tokens); default from --listen." env:"OPENTACO_PUBLIC_URL"`
+	OIDCIssuer       string        `name:"oidc-issuer" help:"OpenID provider issuer URL; without it the built-in admin token is used." env:"OPENTACO_OIDC_ISSUER"`
+	OIDCClientID     string        `name:"oidc-client-id" help:"OAuth client ID at the provider." env:"OPENTACO_OIDC_CLIENT_ID"`
+	OIDCClientSecret string        `name:"oidc-client-secret" help:"OAuth client secret at the provider." env:"OPENTACO_OIDC_CLIENT_SECRET"`
+	OIDCGroupsClaim  string        `name:"oidc-groups-claim" help:"ID token claim holding the user's groups." env:"OPENTACO_OIDC_GROUPS_CLAIM" default:"groups"`
+	OIDCScopes       []string      `name:"oidc-scopes" help:"Scopes to request." env:"OPENTACO_OIDC_SCOPES" default:"openid,profile,email"`
+	AccessTokenTTL   time.Duration `help:"Lifetime of access tokens." env:"OPENTACO_ACCESS_TOKEN_TTL" default:"1h"`
+	RefreshTokenTTL  time.Duration `help:"Lifetime of refresh tokens." env:"OPENTACO_REFRESH_TOKEN_TTL" default:"720h"`
+	RotateSigningKey bool          `help:"Add a new token signing key at start; the old public key stays published until its tokens expire." env:"OPENTACO_ROTATE_SIGNING_KEY"`
 }
 
 func (c *ServeCmd) Run(g *Globals) error {
@@ -51,7 +63,11 @@ func (c *ServeCmd) Run(g *Globals) error {
 		return err
 	}
 	defer db.Close()
-	srv := httpapi.NewServer(httpapi.Config{Store: db, Logger: log, MaxStateSize: c.MaxStateSize, AuthDisabled: c.AuthDisable})
+	auth, err := c.authenticator(db, log)
+	if err != nil {
+		return err
+	}
+	srv := httpapi.NewServer(httpapi.Config{Store: db, Logger: log, MaxStateSize: c.MaxStateSize, AuthDisabled: c.AuthDisable, Auth: auth})
 	tfe.Register(srv)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -111,11 +127,10 @@ func serveUntilDone(ctx context.Context, hs *http.Server, ln net.Listener, log z
 	return nil
 }
 
-// checkAuth refuses to start without authentication unless told to, and
-// refuses an unauthenticated server on a non-loopback address.
+// checkAuth refuses an unauthenticated server on a non-loopback address.
 func (c *ServeCmd) checkAuth(log zerolog.Logger) error {
 	if !c.AuthDisable {
-		return errors.New("authentication is not implemented in this build yet; start with --auth-disable (loopback only) to run without it")
+		return nil
 	}
 	host, _, err := net.SplitHostPort(c.Listen)
 	if err != nil {
@@ -128,6 +143,51 @@ func (c *ServeCmd) checkAuth(log zerolog.Logger) error {
 	}
 	log.Warn().Msg("authentication is disabled: every caller is an anonymous admin")
 	return nil
+}
+
+// authenticator builds the credential checker, and the bootstrap admin
+// token when no OIDC provider is configured. Nil with --auth-disable.
+func (c *ServeCmd) authenticator(db *store.DB, log zerolog.Logger) (*authn.Authenticator, error) {
+	if c.AuthDisable {
+		return nil, nil
+	}
+	cfg := authn.Config{Store: db, Issuer: c.publicURL(), AccessTTL: c.AccessTokenTTL, RefreshTTL: c.RefreshTokenTTL}
+	if c.OIDCIssuer != "" {
+		if c.OIDCClientID == "" {
+			return nil, errors.New("--oidc-issuer needs --oidc-client-id")
+		}
+		cfg.OIDC = &authn.OIDCConfig{Issuer: c.OIDCIssuer, ClientID: c.OIDCClientID, ClientSecret: c.OIDCClientSecret, GroupsClaim: c.OIDCGroupsClaim, Scopes: c.OIDCScopes}
+	}
+	auth, err := authn.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("authentication: %w", err)
+	}
+	if c.RotateSigningKey {
+		if err := auth.RotateSigningKey(); err != nil {
+			return nil, err
+		}
+		log.Info().Msg("added a new token signing key")
+	}
+	if cfg.OIDC == nil {
+		path, err := auth.Bootstrap(c.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap admin token: %w", err)
+		}
+		log.Log().Str("token_file", path).Msg("built-in admin: log in with `opentaco login --token-file " + path + "`")
+	}
+	return auth, nil
+}
+
+// publicURL is --public-url, or the scheme and address of --listen.
+func (c *ServeCmd) publicURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimSuffix(c.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.TLSSelfSigned || c.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + c.Listen
 }
 
 func (c *ServeCmd) logger(w io.Writer) (zerolog.Logger, error) {

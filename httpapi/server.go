@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/rs/zerolog"
 
+	"github.com/opentaco/opentaco/authn"
 	"github.com/opentaco/opentaco/store"
 )
 
@@ -29,6 +28,8 @@ type Config struct {
 	MaxStateSize int64 // 0 = DefaultMaxStateSize
 	// AuthDisabled makes every caller an anonymous admin.
 	AuthDisabled bool
+	// Auth checks credentials; required unless AuthDisabled.
+	Auth *authn.Authenticator
 }
 
 // Server holds the handlers of /v1, the http backend and the health routes.
@@ -37,13 +38,15 @@ type Server struct {
 	log          zerolog.Logger
 	maxStateSize int64
 	authDisabled bool
+	auth         *authn.Authenticator
 	router       *httprouter.Router
 	seq          atomic.Uint64
+	renderers    map[string]ErrorRenderer // path prefix → error shape of that surface
 }
 
 // NewServer builds the router with every route.
 func NewServer(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, maxStateSize: cfg.MaxStateSize, authDisabled: cfg.AuthDisabled}
+	s := &Server{store: cfg.Store, log: cfg.Logger, maxStateSize: cfg.MaxStateSize, authDisabled: cfg.AuthDisabled, auth: cfg.Auth, renderers: map[string]ErrorRenderer{}}
 	if s.maxStateSize <= 0 {
 		s.maxStateSize = DefaultMaxStateSize
 	}
@@ -67,6 +70,8 @@ func NewServer(cfg Config) *Server {
 	s.routeLocks()
 	s.routeVersions()
 	s.routeBackend()
+	s.routeAuth()
+	s.routeTokens()
 	return s
 }
 
@@ -98,7 +103,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 	r.URL.RawPath = r.URL.EscapedPath()
 	r.URL.Path = r.URL.RawPath
-	s.router.ServeHTTP(rec, r)
+	if r, ok := s.authenticate(rec, r); ok {
+		s.router.ServeHTTP(rec, r)
+	}
 	route := info.route
 	if route == "" {
 		route = "unmatched"
@@ -137,32 +144,32 @@ func (s *Server) requestID(r *http.Request) string {
 	return fmt.Sprintf("%x-%d", time.Now().UnixNano(), s.seq.Add(1))
 }
 
-// who names the principal of a request. Until authentication lands every
-// caller is an anonymous admin (--auth-disable); callers that present a
-// credential get a name derived from its digest, so two tokens are two
-// lock holders. The credential itself is never logged.
+// who names the principal of a request.
 func who(r *http.Request) string {
-	cred := ""
-	if auth := r.Header.Get("Authorization"); strings.HasPrefix(strings.ToLower(auth), "bearer ") {
-		cred = strings.TrimSpace(auth[len("bearer "):])
-	} else if _, pw, ok := r.BasicAuth(); ok {
-		cred = pw
+	if p := authn.PrincipalFrom(r.Context()); p != nil {
+		return p.Subject
 	}
-	if cred == "" {
-		return "anonymous"
-	}
-	sum := sha256.Sum256([]byte(cred))
-	return "anonymous-" + hex.EncodeToString(sum[:4])
+	return "anonymous"
 }
 
 // Who names the principal of a request (for other surfaces).
 func Who(r *http.Request) string { return who(r) }
 
 // canForceUnlock reports whether the caller may break another's lock.
-func (s *Server) canForceUnlock(r *http.Request) bool { return s.authDisabled }
+func (s *Server) canForceUnlock(r *http.Request) bool {
+	p := authn.PrincipalFrom(r.Context())
+	return p != nil && p.IsAdmin()
+}
 
 // CanForceUnlock reports whether the caller may break another's lock.
 func (s *Server) CanForceUnlock(r *http.Request) bool { return s.canForceUnlock(r) }
+
+// Auth returns the authenticator, or nil with --auth-disable.
+func (s *Server) Auth() *authn.Authenticator { return s.auth }
+
+// SetErrorRenderer makes errors on paths under prefix (before routing,
+// e.g. a refused credential) render in that surface's body shape.
+func (s *Server) SetErrorRenderer(prefix string, render ErrorRenderer) { s.renderers[prefix] = render }
 
 // Store returns the store the server serves.
 func (s *Server) Store() *store.DB { return s.store }

@@ -27,6 +27,8 @@ var (
 	bucketLocks    = []byte("locks")
 	bucketBlobs    = []byte("blobs")
 	bucketBlobRefs = []byte("blobrefs")
+	bucketOutputs  = []byte("outputs")
+	bucketPending  = []byte("pending")
 )
 
 // epoch is the start of the test clock.
@@ -81,11 +83,17 @@ func mustOpenAt(t testing.TB, path string, opt store.Options) *store.DB {
 //   - every key in "locks" and "versions" names an existing unit;
 //   - each unit's version_count equals its number of version records, and
 //     current_version is the highest version number (0 only with none);
-//   - version numbers never exceed the bucket sequence (never reused).
+//   - version numbers never exceed the bucket sequence (never reused);
+//   - every key of "outputs" is a sub-bucket named after an existing unit,
+//     whose keys are 8-byte numbers of versions that unit has, holding
+//     valid JSON;
+//   - every record in "pending" decodes, is keyed by its own ID and names
+//     an existing unit (a finalized record's version may have been pruned
+//     since, so it is not checked).
 func checkInvariants(t testing.TB, db *store.DB) {
 	t.Helper()
 	err := db.Bolt().View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs} {
+		for _, name := range [][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending} {
 			if tx.Bucket(name) == nil {
 				t.Errorf("invariant: bucket %q missing", name)
 				return nil
@@ -131,6 +139,7 @@ func checkInvariants(t testing.TB, db *store.DB) {
 		}
 		refs := map[string]uint64{}
 		seen := map[string]bool{}
+		versions := map[string]map[uint64]bool{} // unit → its version numbers
 		err = tx.Bucket(bucketVersions).ForEach(func(k, v []byte) error {
 			seen[string(k)] = true
 			u := units[string(k)]
@@ -170,6 +179,10 @@ func checkInvariants(t testing.TB, db *store.DB) {
 					t.Errorf("invariant: %q version %d hash %q does not prefix sha256 %q", k, ver.Version, ver.Hash, ver.SHA256)
 				}
 				refs[ver.SHA256]++
+				if versions[string(k)] == nil {
+					versions[string(k)] = map[uint64]bool{}
+				}
+				versions[string(k)][uint64(ver.Version)] = true
 				count++
 				highest = max(highest, ver.Version)
 				return nil
@@ -221,7 +234,48 @@ func checkInvariants(t testing.TB, db *store.DB) {
 				t.Errorf("invariant: blob %q is referenced but has no reference count", sum)
 			}
 		}
-		return nil
+		ob := tx.Bucket(bucketOutputs)
+		err = ob.ForEach(func(k, v []byte) error {
+			if units[string(k)] == nil {
+				t.Errorf("invariant: outputs of unknown unit %q", k)
+			}
+			b := ob.Bucket(k)
+			if v != nil || b == nil {
+				t.Errorf("invariant: outputs/%q is not a bucket", k)
+				return nil
+			}
+			return b.ForEach(func(ok, ov []byte) error {
+				if len(ok) != 8 {
+					t.Errorf("invariant: outputs key %x of %q is not an 8-byte version number", ok, k)
+					return nil
+				}
+				n := binary.BigEndian.Uint64(ok)
+				if !versions[string(k)][n] {
+					t.Errorf("invariant: outputs of %q for missing version %d", k, n)
+				}
+				if ov == nil || !json.Valid(ov) {
+					t.Errorf("invariant: outputs of %q version %d are not valid JSON: %q", k, n, ov)
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
+			var p store.PendingVersion
+			if err := json.Unmarshal(v, &p); err != nil {
+				t.Errorf("invariant: pending version %q does not decode: %v", k, err)
+				return nil
+			}
+			if p.ID != string(k) {
+				t.Errorf("invariant: pending key %q holds pending version %q", k, p.ID)
+			}
+			if units[p.UnitID] == nil {
+				t.Errorf("invariant: pending version %q of unknown unit %q", k, p.UnitID)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		t.Errorf("invariant check: %v", err)
@@ -591,6 +645,46 @@ func TestCheckInvariants(t *testing.T) {
 		"CurrentVersion": {func(tx *bolt.Tx, _ string) error {
 			return tx.Bucket(bucketUnits).Put([]byte("u"), []byte(`{"id":"u","version_count":1,"current_version":0}`))
 		}, "current_version 0"},
+		"OrphanOutputs": {func(tx *bolt.Tx, _ string) error {
+			b, err := tx.Bucket(bucketOutputs).CreateBucket([]byte("ghost"))
+			if err != nil {
+				return err
+			}
+			return b.Put(u64(1), []byte(`{}`))
+		}, "outputs of unknown unit \"ghost\""},
+		"OutputsNotBucket": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketOutputs).Put([]byte("u"), []byte(`{}`))
+		}, "outputs/\"u\" is not a bucket"},
+		"OutputsOfMissingVersion": {func(tx *bolt.Tx, _ string) error {
+			b, err := tx.Bucket(bucketOutputs).CreateBucket([]byte("u"))
+			if err != nil {
+				return err
+			}
+			return b.Put(u64(7), []byte(`{}`))
+		}, "outputs of \"u\" for missing version 7"},
+		"OutputsBadKey": {func(tx *bolt.Tx, _ string) error {
+			b, err := tx.Bucket(bucketOutputs).CreateBucket([]byte("u"))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte{1}, []byte(`{}`))
+		}, "is not an 8-byte version number"},
+		"OutputsBadJSON": {func(tx *bolt.Tx, _ string) error {
+			b, err := tx.Bucket(bucketOutputs).CreateBucket([]byte("u"))
+			if err != nil {
+				return err
+			}
+			return b.Put(u64(1), []byte(`{`))
+		}, "are not valid JSON"},
+		"PendingOfUnknownUnit": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketPending).Put([]byte("sv-1"), []byte(`{"id":"sv-1","unit_id":"ghost","serial":1}`))
+		}, "pending version \"sv-1\" of unknown unit \"ghost\""},
+		"PendingUndecodable": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketPending).Put([]byte("sv-1"), []byte(`not json`))
+		}, "pending version \"sv-1\" does not decode"},
+		"PendingKeyMismatch": {func(tx *bolt.Tx, _ string) error {
+			return tx.Bucket(bucketPending).Put([]byte("sv-1"), []byte(`{"id":"sv-2","unit_id":"u"}`))
+		}, "pending key \"sv-1\" holds pending version \"sv-2\""},
 		"SerialMismatch": {func(tx *bolt.Tx, sum string) error {
 			vb := tx.Bucket(bucketVersions).Bucket([]byte("u"))
 			v := fmt.Sprintf(`{"version":1,"hash":%q,"sha256":%q,"size":%d,"serial":2,"lineage":"L"}`,
@@ -612,7 +706,7 @@ func TestCheckInvariants(t *testing.T) {
 			}
 			// Drop the database so that the cleanup check sees a clean one.
 			if err := db.Bolt().Update(func(tx *bolt.Tx) error {
-				for _, b := range [][]byte{bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs} {
+				for _, b := range [][]byte{bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending} {
 					if err := tx.DeleteBucket(b); err != nil {
 						return err
 					}

@@ -50,6 +50,9 @@ func (db *DB) Outputs(id string, n int64) (map[string]Output, *Version, error) {
 		outs, err = StateOutputs(data)
 		return err
 	})
+	if outs == nil && err == nil { // declared outputs of "null"
+		outs = map[string]Output{}
+	}
 	return outs, ver, err
 }
 
@@ -69,8 +72,8 @@ func StateOutputs(state []byte) (map[string]Output, error) {
 	if err != nil || raw == nil {
 		return outs, err
 	}
-	if err := json.Unmarshal(raw, &outs); err != nil {
-		return map[string]Output{}, nil // not Terraform's shape: no outputs
+	if err := json.Unmarshal(raw, &outs); err != nil || outs == nil {
+		return map[string]Output{}, nil // not Terraform's shape (or null): no outputs
 	}
 	return outs, nil
 }

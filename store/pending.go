@@ -42,6 +42,15 @@ type PendingVersion struct {
 // record with the same serial and MD5 is returned as is. The lock rule is
 // the one of WriteState. Returns ENOTFOUND, ELOCKED.
 func (db *DB) CreatePending(p PendingVersion) (*PendingVersion, *Version, error) {
+	if len(p.Outputs) > 0 {
+		// In the form putJSON stores (compact, HTML-escaped), so that
+		// findPending recognizes an identical declaration.
+		b, err := json.Marshal(p.Outputs)
+		if err != nil {
+			return nil, nil, Errorf(EINVALID, "declared outputs are not valid JSON")
+		}
+		p.Outputs = b
+	}
 	var out *PendingVersion
 	var cur *Version
 	err := db.update(func(tx *bolt.Tx, now time.Time) error {

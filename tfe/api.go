@@ -32,6 +32,9 @@ type API struct {
 // routes on srv.
 func Register(srv *httpapi.Server) *API {
 	a := &API{srv: srv, store: srv.Store(), now: time.Now}
+	for _, root := range roots {
+		srv.SetErrorRenderer(root+"/", renderError)
+	}
 	a.routeDiscovery()
 	a.routeWorkspaces()
 	a.routeTags()

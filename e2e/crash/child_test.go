@@ -51,7 +51,14 @@ type child struct {
 // its "listening" log line.
 func startChild(t testing.TB, dataDir string, extra ...string) *child {
 	t.Helper()
-	args := append([]string{"serve", "--auth-disable", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, extra...)
+	return startServe(t, dataDir, append([]string{"--auth-disable"}, extra...)...)
+}
+
+// startServe runs `opentaco serve` with authentication unless extra
+// disables it, and waits for its "listening" log line.
+func startServe(t testing.TB, dataDir string, extra ...string) *child {
+	t.Helper()
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, extra...)
 	cmd := exec.Command(binary, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

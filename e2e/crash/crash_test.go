@@ -5,6 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -159,14 +162,52 @@ func TestServe_GracefulShutdown(t *testing.T) {
 	}
 }
 
-// TestServe_RefusesWithoutAuthDisable until authentication exists, and
-// refuses --auth-disable on a non-loopback address.
-func TestServe_RefusesWithoutAuthDisable(t *testing.T) {
-	out, err := runBinary("serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir())
-	if err == nil || !strings.Contains(out, "--auth-disable") {
-		t.Fatalf("serve without --auth-disable: %v\n%s", err, out)
+// TestServe_AuthOnByDefault: a fresh data dir gets a bootstrap admin token
+// (0600, path logged, token not); without it protected routes are 401 JSON;
+// --auth-disable is refused off loopback.
+func TestServe_AuthOnByDefault(t *testing.T) {
+	dir := t.TempDir()
+	c := startServe(t, dir, "--log-level", "info")
+	tokenFile := filepath.Join(dir, "admin.token")
+	fi, err := os.Stat(tokenFile)
+	if err != nil {
+		t.Fatalf("no bootstrap token file: %v", err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.token mode = %v, want 0600", fi.Mode().Perm())
 	}
-	out, err = runBinary("serve", "--auth-disable", "--listen", "0.0.0.0:0", "--data-dir", t.TempDir())
+	raw, _ := os.ReadFile(tokenFile)
+	token := strings.TrimSpace(string(raw))
+	if !strings.HasPrefix(token, "otc_") {
+		t.Fatalf("bootstrap token %q is not an API token", token[:min(len(token), 8)])
+	}
+	if strings.Contains(c.logs.String(), token) {
+		t.Fatal("the bootstrap token was logged")
+	} else if !strings.Contains(c.logs.String(), tokenFile) {
+		t.Fatalf("the token file path was not logged:\n%s", c.logs)
+	}
+	if st, b, _ := request("GET", c.base+"/v1/units", nil); st != 401 || !strings.Contains(string(b), `"code":"unauthorized"`) {
+		t.Fatalf("GET /v1/units without a token: %d %s", st, b)
+	}
+	if st, _, _ := request("GET", c.base+"/healthz", nil); st != 200 {
+		t.Fatalf("healthz: %d", st)
+	}
+	req, _ := http.NewRequest("GET", c.base+"/v1/units", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/units with the bootstrap token: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
+	// A restart keeps the same token.
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.exitWithin(t, 30*time.Second)
+	startServe(t, dir)
+	if raw2, _ := os.ReadFile(tokenFile); strings.TrimSpace(string(raw2)) != token {
+		t.Fatal("the bootstrap token changed across a restart")
+	}
+
+	out, err := runBinary("serve", "--auth-disable", "--listen", "0.0.0.0:0", "--data-dir", t.TempDir())
 	if err == nil || !strings.Contains(out, "non-loopback") {
 		t.Fatalf("serve --auth-disable on 0.0.0.0: %v\n%s", err, out)
 	}

@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/opentaco/opentaco/authn"
+	"github.com/opentaco/opentaco/store"
+)
+
+func (s *Server) routeAuth() {
+	s.handle(http.MethodGet, "/v1/auth/config", surfaceV1, s.authConfig)
+	s.handle(http.MethodPost, "/v1/auth/exchange", surfaceV1, s.authExchange)
+	s.handle(http.MethodPost, "/v1/auth/token", surfaceV1, s.authRefresh)
+	s.handle(http.MethodGet, "/v1/auth/me", surfaceV1, s.authMe)
+	s.handle(http.MethodPost, "/v1/auth/issue-s3-creds", surfaceV1, s.issueS3Creds)
+	s.handle(http.MethodGet, "/oidc/jwks.json", surfaceV1, s.jwks)
+}
+
+// AuthConfig is the answer of GET /v1/auth/config: what a client needs to
+// log in.
+type AuthConfig struct {
+	AuthEnabled  bool        `json:"auth_enabled"`
+	BuiltinAdmin bool        `json:"builtin_admin"` // no OIDC: log in with the bootstrap token
+	OIDC         *OIDCConfig `json:"oidc,omitempty"`
+}
+
+// OIDCConfig is the provider part of AuthConfig.
+type OIDCConfig struct {
+	Issuer                string   `json:"issuer"`
+	ClientID              string   `json:"client_id"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint         string   `json:"token_endpoint,omitempty"`
+	Scopes                []string `json:"scopes"`
+	GroupsClaim           string   `json:"groups_claim"`
+	RedirectURIs          []string `json:"redirect_uris"`
+}
+
+// CLIRedirectURI is the loopback callback `opentaco login` listens on.
+const CLIRedirectURI = "http://127.0.0.1:8085/callback"
+
+func (s *Server) needAuth() (*authn.Authenticator, error) {
+	if s.auth == nil {
+		return nil, store.Errorf(store.EINVALID, "authentication is disabled on this server (--auth-disable)")
+	}
+	return s.auth, nil
+}
+
+func (s *Server) authConfig(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	cfg := AuthConfig{AuthEnabled: s.auth != nil}
+	if s.auth != nil && s.auth.OIDC() == nil {
+		cfg.BuiltinAdmin = true
+	} else if s.auth != nil {
+		o := s.auth.OIDC()
+		cfg.OIDC = &OIDCConfig{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes, GroupsClaim: o.GroupsClaim, RedirectURIs: []string{CLIRedirectURI}}
+		if meta, err := s.auth.Metadata(r.Context()); err == nil {
+			cfg.OIDC.AuthorizationEndpoint, cfg.OIDC.TokenEndpoint = meta.AuthorizationEndpoint, meta.TokenEndpoint
+		}
+	}
+	writeJSON(w, http.StatusOK, cfg)
+	return nil
+}
+
+func (s *Server) authExchange(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	auth, err := s.needAuth()
+	if err != nil {
+		return err
+	}
+	var body struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := decodeJSON(r, &body, false); err != nil {
+		return err
+	} else if body.IDToken == "" {
+		return store.Errorf(store.EINVALID, "id_token is required")
+	}
+	pair, _, err := auth.Exchange(r.Context(), body.IDToken)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, pair)
+	return nil
+}
+
+func (s *Server) authRefresh(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	auth, err := s.needAuth()
+	if err != nil {
+		return err
+	}
+	var body struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(r, &body, false); err != nil {
+		return err
+	} else if body.RefreshToken == "" {
+		return store.Errorf(store.EINVALID, "refresh_token is required")
+	}
+	pair, err := auth.Refresh(body.RefreshToken)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, pair)
+	return nil
+}
+
+func (s *Server) authMe(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	p := authn.PrincipalFrom(r.Context())
+	if p == nil {
+		return store.Errorf(store.EUNAUTHORIZED, "a credential is required")
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) issueS3Creds(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	auth, err := s.needAuth()
+	if err != nil {
+		return err
+	}
+	p := authn.PrincipalFrom(r.Context())
+	if p == nil {
+		return store.Errorf(store.EUNAUTHORIZED, "a credential is required")
+	}
+	creds, err := auth.IssueS3Credentials(p)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, creds)
+	return nil
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	auth, err := s.needAuth()
+	if err != nil {
+		return err
+	}
+	b, err := auth.JWKS()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, err = w.Write(b)
+	return err
+}
