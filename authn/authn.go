@@ -58,8 +58,8 @@ type Authenticator struct {
 	now   func() time.Time
 	oidc  *oidcVerifier
 
-	mu    sync.Mutex
-	keys  *keyRing
+	mu   sync.Mutex
+	keys *keyRing
 
 	refreshMu sync.Mutex
 	grace     map[string]graceEntry // spent refresh hash → the pair it was rotated to

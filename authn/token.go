@@ -216,4 +216,3 @@ func (a *Authenticator) OIDC() *OIDCConfig {
 	c := a.oidc.cfg
 	return &c
 }
-
