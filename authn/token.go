@@ -216,3 +216,15 @@ func (a *Authenticator) OIDC() *OIDCConfig {
 	c := a.oidc.cfg
 	return &c
 }
+
+// Logout revokes the family of a refresh token. An unknown token is not an
+// error.
+func (a *Authenticator) Logout(refresh string) error {
+	fam, err := a.store.RefreshFamily(hashSecret(refresh))
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return a.store.RevokeRefreshFamily(fam)
+}

@@ -14,6 +14,7 @@ func (s *Server) routeAuth() {
 	s.handle(http.MethodPost, "/v1/auth/exchange", surfaceV1, s.authExchange)
 	s.handle(http.MethodPost, "/v1/auth/token", surfaceV1, s.authRefresh)
 	s.handle(http.MethodGet, "/v1/auth/me", surfaceV1, s.authMe)
+	s.handle(http.MethodPost, "/v1/auth/logout", surfaceV1, s.authLogout)
 	s.handle(http.MethodPost, "/v1/auth/issue-s3-creds", surfaceV1, s.issueS3Creds)
 	s.handle(http.MethodGet, "/oidc/jwks.json", surfaceV1, s.jwks)
 }
@@ -146,4 +147,25 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	_, err = w.Write(b)
 	return err
+}
+
+// authLogout revokes the refresh-token family of the given refresh token
+// (every session that descends from one login). Unknown tokens are fine:
+// the caller is logged out either way.
+func (s *Server) authLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	auth, err := s.needAuth()
+	if err != nil {
+		return err
+	}
+	var body struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(r, &body, false); err != nil {
+		return err
+	}
+	if err := auth.Logout(body.RefreshToken); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -281,3 +281,22 @@ func (db *DB) RevokeRefreshFamily(family string) error {
 		return tx.Bucket(bucketFamilies).Put([]byte(family), []byte(now.Format(time.RFC3339Nano)))
 	})
 }
+
+// RefreshFamily returns the family of the refresh token with hash.
+// Returns ENOTFOUND.
+func (db *DB) RefreshFamily(hash string) (string, error) {
+	var fam string
+	err := db.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketRefresh).Get([]byte(hash))
+		if v == nil {
+			return Errorf(ENOTFOUND, "unknown refresh token")
+		}
+		var t RefreshToken
+		if err := json.Unmarshal(v, &t); err != nil {
+			return err
+		}
+		fam = t.Family
+		return nil
+	})
+	return fam, err
+}
