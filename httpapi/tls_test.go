@@ -108,7 +108,7 @@ func clientWithRoots(pool *x509.CertPool, port string) *http.Client {
 	}
 }
 
-func get(c *http.Client, url string) error {
+func httpsGet(c *http.Client, url string) error {
 	resp, err := c.Get(url)
 	if err != nil {
 		return err
@@ -216,7 +216,7 @@ func TestSelfSignedTLS(t *testing.T) {
 		port := serveTLS(t, cfg)
 		c := clientTrusting(t, caPath, port)
 		for _, host := range []string{"localhost", "127.0.0.1", "example.test"} {
-			if err := get(c, "https://"+net.JoinHostPort(host, port)+"/"); err != nil {
+			if err := httpsGet(c, "https://"+net.JoinHostPort(host, port)+"/"); err != nil {
 				t.Errorf("GET via %s with ca.pem as the only root: %v", host, err)
 			}
 		}
@@ -225,7 +225,7 @@ func TestSelfSignedTLS(t *testing.T) {
 		tr.TLSClientConfig = c.Transport.(*http.Transport).TLSClientConfig
 		plain := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		for _, host := range []string{"localhost", "127.0.0.1"} {
-			if err := get(plain, "https://"+net.JoinHostPort(host, port)+"/"); err != nil {
+			if err := httpsGet(plain, "https://"+net.JoinHostPort(host, port)+"/"); err != nil {
 				t.Errorf("GET https://%s with ca.pem as the only root: %v", net.JoinHostPort(host, port), err)
 			}
 		}
@@ -233,11 +233,11 @@ func TestSelfSignedTLS(t *testing.T) {
 		// A name the certificate does not cover, or a client without the
 		// CA, is refused.
 		var hostErr x509.HostnameError
-		if err := get(c, "https://"+net.JoinHostPort("other.test", port)+"/"); !errors.As(err, &hostErr) {
+		if err := httpsGet(c, "https://"+net.JoinHostPort("other.test", port)+"/"); !errors.As(err, &hostErr) {
 			t.Errorf("GET via other.test = %v; want a hostname error", err)
 		}
 		var authErr x509.UnknownAuthorityError
-		if err := get(clientWithRoots(x509.NewCertPool(), port), "https://"+net.JoinHostPort("localhost", port)+"/"); !errors.As(err, &authErr) {
+		if err := httpsGet(clientWithRoots(x509.NewCertPool(), port), "https://"+net.JoinHostPort("localhost", port)+"/"); !errors.As(err, &authErr) {
 			t.Errorf("GET without the CA = %v; want an unknown authority error", err)
 		}
 	})
