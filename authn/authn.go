@@ -30,7 +30,7 @@ type Principal struct {
 	TokenID string   `json:"token_id,omitempty"` // the API token used, if any
 }
 
-// IsAdmin reports whether p has the admin role.
+// IsAdmin reports whether p has the built-in admin role.
 func (p *Principal) IsAdmin() bool {
 	for _, r := range p.Roles {
 		if r == "admin" {
@@ -128,9 +128,14 @@ func hashSecret(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// rolesOf gives a principal its roles. Until RBAC exists every
-// authenticated principal is an admin.
-func rolesOf(subject string, groups []string) []string { return []string{"admin"} }
+// rolesOf gives a principal the roles assigned to it or its groups.
+func (a *Authenticator) rolesOf(subject string, groups []string) []string {
+	rb, err := a.store.LoadRBAC()
+	if err != nil {
+		return []string{}
+	}
+	return rolesFor(rb, subject, groups)
+}
 
 type principalKey struct{}
 

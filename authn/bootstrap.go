@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/opentaco/opentaco/store"
 )
 
 // AdminSubject is the subject of the built-in admin.
@@ -18,6 +20,9 @@ const AdminTokenFile = "admin.token"
 // or its token no longer works. It returns the file's path; the token
 // itself is never logged.
 func (a *Authenticator) Bootstrap(dataDir string) (string, error) {
+	if _, err := a.store.Assign(store.Assignment{Subject: AdminSubject, Role: "admin"}); err != nil {
+		return "", err
+	}
 	path := filepath.Join(dataDir, AdminTokenFile)
 	if b, err := os.ReadFile(path); err == nil {
 		if p, err := a.authenticateAPIToken(strings.TrimSpace(string(b))); err == nil && p.Subject == AdminSubject {

@@ -33,6 +33,9 @@ type ProviderMetadata struct {
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
 	JWKSURI               string `json:"jwks_uri"`
+	// TokenEndpointAuthMethods lists how clients may authenticate at the
+	// token endpoint (client_secret_basic when empty).
+	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 }
 
 const (
@@ -186,6 +189,5 @@ func (v *oidcVerifier) verify(ctx context.Context, idToken string) (*Principal, 
 	if p.Subject == "" {
 		return nil, store.Errorf(store.EUNAUTHORIZED, "ID token has no subject")
 	}
-	p.Roles = rolesOf(p.Subject, p.Groups)
 	return p, nil
 }

@@ -76,7 +76,7 @@ func (a *Authenticator) VerifyS3Session(accessKeyID, token string) (*Principal, 
 		return nil, "", store.Errorf(store.EUNAUTHORIZED, "S3 credentials have expired")
 	}
 	p := &Principal{Subject: sess.Subject, Email: sess.Email, Groups: sess.Groups, Kind: KindAccess, Scopes: []string{}}
-	p.Roles = rolesOf(p.Subject, p.Groups)
+	p.Roles = a.rolesOf(p.Subject, p.Groups)
 	return p, macHex(key, "secret", token), nil
 }
 

@@ -74,7 +74,7 @@ func (a *Authenticator) verifyAccess(cred string) (*Principal, error) {
 	if email, ok := t.Get("email"); ok {
 		p.Email, _ = email.(string)
 	}
-	p.Roles = rolesOf(p.Subject, p.Groups)
+	p.Roles = a.rolesOf(p.Subject, p.Groups)
 	return p, nil
 }
 
@@ -189,7 +189,7 @@ func (a *Authenticator) authenticateAPIToken(cred string) (*Principal, error) {
 	if p.Groups == nil {
 		p.Groups = []string{}
 	}
-	p.Roles = rolesOf(p.Subject, p.Groups)
+	p.Roles = a.rolesOf(p.Subject, p.Groups)
 	return p, nil
 }
 
@@ -204,6 +204,7 @@ func (a *Authenticator) Exchange(ctx context.Context, idToken string) (*TokenPai
 	if err != nil {
 		return nil, nil, err
 	}
+	p.Roles = a.rolesOf(p.Subject, p.Groups)
 	pair, err := a.IssuePair(p)
 	return pair, p, err
 }

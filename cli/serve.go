@@ -42,6 +42,7 @@ type ServeCmd struct {
 	OIDCClientSecret string        `name:"oidc-client-secret" help:"OAuth client secret at the provider." env:"OPENTACO_OIDC_CLIENT_SECRET"`
 	OIDCGroupsClaim  string        `name:"oidc-groups-claim" help:"ID token claim holding the user's groups." env:"OPENTACO_OIDC_GROUPS_CLAIM" default:"groups"`
 	OIDCScopes       []string      `name:"oidc-scopes" help:"Scopes to request." env:"OPENTACO_OIDC_SCOPES" default:"openid,profile,email"`
+	OIDCAdminGroup   []string      `name:"oidc-admin-group" help:"OIDC group whose members get the admin role (repeatable)." env:"OPENTACO_OIDC_ADMIN_GROUP"`
 	AccessTokenTTL   time.Duration `help:"Lifetime of access tokens." env:"OPENTACO_ACCESS_TOKEN_TTL" default:"1h"`
 	RefreshTokenTTL  time.Duration `help:"Lifetime of refresh tokens." env:"OPENTACO_REFRESH_TOKEN_TTL" default:"720h"`
 	RotateSigningKey bool          `help:"Add a new token signing key at start; the old public key stays published until its tokens expire." env:"OPENTACO_ROTATE_SIGNING_KEY"`
@@ -161,6 +162,11 @@ func (c *ServeCmd) authenticator(db *store.DB, log zerolog.Logger) (*authn.Authe
 	auth, err := authn.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("authentication: %w", err)
+	}
+	for _, g := range c.OIDCAdminGroup {
+		if _, err := db.Assign(store.Assignment{Group: g, Role: "admin"}); err != nil {
+			return nil, fmt.Errorf("--oidc-admin-group %q: %w", g, err)
+		}
 	}
 	if c.RotateSigningKey {
 		if err := auth.RotateSigningKey(); err != nil {

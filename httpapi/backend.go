@@ -49,6 +49,9 @@ func (s *Server) serveBackend(w http.ResponseWriter, r *http.Request, raw string
 	if err != nil {
 		return surfaceBackend, err
 	}
+	if err := s.authorize(r, backendAction(r.Method, isLock), id); err != nil {
+		return surfaceBackend, err
+	}
 	switch {
 	case r.Method == methodLock, r.Method == http.MethodPost && isLock:
 		return surfaceBackendLock, s.backendLock(w, r, id)
@@ -129,8 +132,10 @@ func (s *Server) backendUnlock(w http.ResponseWriter, r *http.Request, id string
 	}
 	if !force && l.ID == "" {
 		return store.Errorf(store.EINVALID, "unlock body has no lock ID")
-	} else if force && !s.canForceUnlock(r) {
-		return store.Errorf(store.EFORBIDDEN, "force-unlock needs the unit.force_unlock permission")
+	} else if force {
+		if err := s.authorize(r, store.ActionForceUnlock, id); err != nil {
+			return err
+		}
 	}
 	released, err := s.store.UnlockUnit(id, l.ID, force)
 	if err != nil && store.ErrorCode(err) != store.ENOTFOUND { // unknown unit: nothing to unlock
@@ -152,4 +157,18 @@ func (s *Server) backendGetLock(w http.ResponseWriter, id string) error {
 	}
 	writeJSON(w, http.StatusOK, l.Terraform())
 	return nil
+}
+
+// backendAction is the RBAC action of an http backend request: GET reads,
+// POST/PUT to the address writes, LOCK/UNLOCK (and their POST/DELETE
+// forms on <address>/lock) lock. An empty-body UNLOCK is also checked for
+// unit.force_unlock in backendUnlock.
+func backendAction(method string, isLock bool) string {
+	switch {
+	case method == http.MethodGet || method == http.MethodHead:
+		return store.ActionRead
+	case method == methodLock || method == methodUnlock || isLock:
+		return store.ActionLock
+	}
+	return store.ActionWrite
 }

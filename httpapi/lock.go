@@ -33,6 +33,8 @@ func (s *Server) lockUnit(w http.ResponseWriter, r *http.Request, p httprouter.P
 	l, err := store.ParseLock(b)
 	if err != nil {
 		return err
+	} else if err := s.authorize(r, store.ActionLock, id); err != nil {
+		return err
 	}
 	held, err := s.store.LockUnit(id, *l, who(r), false)
 	if err != nil {
@@ -45,6 +47,9 @@ func (s *Server) lockUnit(w http.ResponseWriter, r *http.Request, p httprouter.P
 func (s *Server) getLock(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	id, err := unitID(p)
 	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, store.ActionRead, id); err != nil {
 		return err
 	}
 	l, err := s.store.GetLock(id)
@@ -74,10 +79,14 @@ func (s *Server) unlockUnit(w http.ResponseWriter, r *http.Request, p httprouter
 		l.ID = r.URL.Query().Get("id")
 	}
 	force, err := boolParam(r, "force")
+	action := store.ActionLock
+	if force {
+		action = store.ActionForceUnlock
+	}
 	if err != nil {
 		return err
-	} else if force && !s.canForceUnlock(r) {
-		return store.Errorf(store.EFORBIDDEN, "force-unlock needs the unit.force_unlock permission")
+	} else if err := s.authorize(r, action, id); err != nil {
+		return err
 	} else if !force && l.ID == "" {
 		return store.Errorf(store.EINVALID, "unlock needs the lock ID (body {\"id\": ...} or ?id=), or ?force=true")
 	}

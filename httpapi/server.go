@@ -72,6 +72,7 @@ func NewServer(cfg Config) *Server {
 	s.routeBackend()
 	s.routeAuth()
 	s.routeTokens()
+	s.routeRBAC()
 	return s
 }
 
@@ -125,8 +126,9 @@ type requestInfoKey struct{}
 
 // requestInfo is filled in while a request passes through the server.
 type requestInfo struct {
-	id    string
-	route string
+	id     string
+	route  string
+	policy *authn.Policy // the caller's RBAC policy, once compiled
 }
 
 func requestInfoFrom(ctx context.Context) *requestInfo {
@@ -154,15 +156,6 @@ func who(r *http.Request) string {
 
 // Who names the principal of a request (for other surfaces).
 func Who(r *http.Request) string { return who(r) }
-
-// canForceUnlock reports whether the caller may break another's lock.
-func (s *Server) canForceUnlock(r *http.Request) bool {
-	p := authn.PrincipalFrom(r.Context())
-	return p != nil && p.IsAdmin()
-}
-
-// CanForceUnlock reports whether the caller may break another's lock.
-func (s *Server) CanForceUnlock(r *http.Request) bool { return s.canForceUnlock(r) }
 
 // Auth returns the authenticator, or nil with --auth-disable.
 func (s *Server) Auth() *authn.Authenticator { return s.auth }

@@ -66,7 +66,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ httproute
 }
 
 // listTokens lists the caller's tokens; ?all=true lists everyone's, for
-// admins.
+// principals with token.manage.
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	_, p, err := s.principal(r)
 	if err != nil {
@@ -75,9 +75,10 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ httprouter
 	owner := p.Subject
 	if all, err := boolParam(r, "all"); err != nil {
 		return err
-	} else if all && !p.IsAdmin() {
-		return store.Errorf(store.EFORBIDDEN, "listing every token needs the admin role")
 	} else if all {
+		if err := s.allowed(r, store.ActionTokenManage); err != nil {
+			return err
+		}
 		owner = ""
 	}
 	ts, err := s.store.ListAPITokens(owner)
@@ -88,7 +89,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ httprouter
 	return nil
 }
 
-// revokeToken revokes one of the caller's tokens (any token for admins).
+// revokeToken revokes one of the caller's tokens (any token with
+// token.manage; others' tokens are not found for everyone else).
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	_, caller, err := s.principal(r)
 	if err != nil {
@@ -97,7 +99,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p httproute
 	t, err := s.store.GetAPIToken(p.ByName("tid"))
 	if err != nil {
 		return err
-	} else if t.Owner != caller.Subject && !caller.IsAdmin() {
+	} else if t.Owner != caller.Subject && s.allowed(r, store.ActionTokenManage) != nil {
 		return store.Errorf(store.ENOTFOUND, "API token %q not found", p.ByName("tid"))
 	}
 	if err := s.store.RevokeAPIToken(t.ID); err != nil {

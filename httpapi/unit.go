@@ -45,6 +45,8 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request, _ httprouter
 	id, err := store.ParseID(raw)
 	if err != nil {
 		return err
+	} else if err := s.authorize(r, store.ActionWrite, id); err != nil {
+		return store.Errorf(store.EFORBIDDEN, "you may not create unit %q", id)
 	}
 	u, err := s.store.CreateUnit(id)
 	if err != nil {
@@ -55,17 +57,30 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request, _ httprouter
 }
 
 func (s *Server) listUnits(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	readable, err := s.Readable(r)
+	if err != nil {
+		return err
+	}
 	units, err := s.store.ListUnits(r.URL.Query().Get("prefix"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, UnitList{Units: units, Count: len(units)})
+	visible := units[:0]
+	for _, u := range units {
+		if readable(u.ID) {
+			visible = append(visible, u)
+		}
+	}
+	writeJSON(w, http.StatusOK, UnitList{Units: visible, Count: len(visible)})
 	return nil
 }
 
 func (s *Server) getUnit(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	id, err := unitID(p)
 	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, store.ActionRead, id); err != nil {
 		return err
 	}
 	u, err := s.store.GetUnit(id)
@@ -84,8 +99,12 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request, p httprouter
 	force, err := boolParam(r, "force")
 	if err != nil {
 		return err
-	} else if force && !s.canForceUnlock(r) {
-		return store.Errorf(store.EFORBIDDEN, "deleting a locked unit needs the unit.force_unlock permission")
+	} else if err := s.authorize(r, store.ActionDelete, id); err != nil {
+		return err
+	} else if force {
+		if err := s.authorize(r, store.ActionForceUnlock, id); err != nil {
+			return err
+		}
 	}
 	if err := s.store.DeleteUnit(id, force); err != nil {
 		return err
@@ -104,6 +123,9 @@ func (s *Server) downloadUnit(w http.ResponseWriter, r *http.Request, p httprout
 		if n, err = strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
 			return store.Errorf(store.EINVALID, "version %q is not a positive integer", v)
 		}
+	}
+	if err := s.authorize(r, store.ActionRead, id); err != nil {
+		return err
 	}
 	data, ver, err := s.store.ReadState(id, n)
 	if err != nil {
@@ -137,6 +159,9 @@ func writeState(w http.ResponseWriter, r *http.Request, data []byte, ver *store.
 func (s *Server) uploadUnit(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	id, err := unitID(p)
 	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, store.ActionWrite, id); err != nil {
 		return err
 	}
 	data, err := readBody(r, s.maxStateSize)

@@ -33,6 +33,9 @@ func (s *Server) listVersions(w http.ResponseWriter, r *http.Request, p httprout
 	if err != nil {
 		return err
 	}
+	if err := s.authorize(r, store.ActionRead, id); err != nil {
+		return err
+	}
 	vs, err := s.store.ListVersions(id)
 	if err != nil {
 		return err
@@ -66,6 +69,9 @@ func (s *Server) restoreUnit(w http.ResponseWriter, r *http.Request, p httproute
 		}
 	default:
 		return store.Errorf(store.EINVALID, "restore needs {\"version\": N} or {\"timestamp\": \"...\"}")
+	}
+	if err := s.authorize(r, store.ActionWrite, id); err != nil {
+		return err
 	}
 	res, err := s.store.Restore(id, req)
 	if err != nil {

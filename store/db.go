@@ -80,13 +80,16 @@ func Open(path string, opt Options) (*DB, error) {
 
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range append([][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending}, authBuckets()...) {
+		for _, name := range append([][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending}, append(authBuckets(), rbacBuckets()...)...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
 		meta := tx.Bucket(bucketMeta)
 		v := meta.Get(keySchema)
+		if err := initRBAC(tx, time.Now()); err != nil {
+			return err
+		}
 		if v == nil {
 			return meta.Put(keySchema, u64(SchemaVersion))
 		} else if len(v) != 8 {

@@ -39,7 +39,7 @@ func (f workspaceFilter) match(u *store.Unit) bool {
 	name := workspaceName(u.ID)
 	if f.name != "" && !strings.Contains(name, f.name) {
 		return false
-	} else if f.wildcard != "" && !wildcardMatch(f.wildcard, name) {
+	} else if f.wildcard != "" && !store.GlobMatch(f.wildcard, name) {
 		return false
 	}
 	for _, t := range f.tags {
@@ -53,25 +53,4 @@ func (f workspaceFilter) match(u *store.Unit) bool {
 		}
 	}
 	return true
-}
-
-// wildcardMatch matches name against a pattern in which '*' is any run of
-// characters.
-func wildcardMatch(pattern, name string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == name
-	}
-	if !strings.HasPrefix(name, parts[0]) {
-		return false
-	}
-	name = name[len(parts[0]):]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(name, part)
-		if i < 0 {
-			return false
-		}
-		name = name[i+len(part):]
-	}
-	return strings.HasSuffix(name, parts[len(parts)-1])
 }

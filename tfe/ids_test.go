@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opentaco/opentaco/store"
 )
 
 func TestSVID(t *testing.T) {
@@ -98,8 +100,8 @@ func TestWildcardMatch(t *testing.T) {
 		{"app*", "app-prod", true}, {"*prod", "app-prod", true}, {"*pp-p*", "app-prod", true},
 		{"app", "app", true}, {"app", "app2", false}, {"*x*", "app", false}, {"a*b*c", "abc", true}, {"a*b*c", "acb", false},
 	} {
-		if got := wildcardMatch(c.pattern, c.name); got != c.want {
-			t.Errorf("wildcardMatch(%q, %q) = %v", c.pattern, c.name, got)
+		if got := store.GlobMatch(c.pattern, c.name); got != c.want {
+			t.Errorf("GlobMatch(%q, %q) = %v", c.pattern, c.name, got)
 		}
 	}
 }

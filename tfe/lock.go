@@ -21,7 +21,7 @@ func lockID(r *http.Request) string { return "tfe:" + httpapi.Who(r) }
 // lockWorkspace takes the unit lock for the caller. Any existing lock, the
 // caller's own included, is a conflict (409), as in Terraform Cloud.
 func (a *API) lockWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionLock)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (a *API) lockWorkspace(w http.ResponseWriter, r *http.Request, p httprouter
 // with a detail "is locked by User <who>" that go-tfe turns into a clear
 // message; an unlocked workspace is 409 "already unlocked".
 func (a *API) unlockWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionLock)
 	if err != nil {
 		return err
 	} else if u.Lock == nil {
@@ -68,11 +68,9 @@ func (a *API) unlockWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 
 // forceUnlockWorkspace breaks any lock, for principals allowed to.
 func (a *API) forceUnlockWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionForceUnlock)
 	if err != nil {
 		return err
-	} else if !a.srv.CanForceUnlock(r) {
-		return store.Errorf(store.EFORBIDDEN, "force-unlock needs the unit.force_unlock permission")
 	}
 	released, err := a.store.UnlockUnit(u.ID, "", true)
 	if err != nil {

@@ -97,7 +97,7 @@ func (a *API) writeOutputs(w http.ResponseWriter, id string, n int64) error {
 // currentOutputs is 200 with an empty list for a workspace without state
 // (a 404 makes `terraform output` fail).
 func (a *API) currentOutputs(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionRead)
 	if err != nil {
 		return err
 	} else if u.CurrentVersion == 0 {
@@ -108,7 +108,7 @@ func (a *API) currentOutputs(w http.ResponseWriter, r *http.Request, p httproute
 }
 
 func (a *API) versionOutputs(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	id, n, _, err := a.resolve(p.ByName("svid"))
+	id, n, _, err := a.resolveFor(r, p.ByName("svid"))
 	if err != nil {
 		return err
 	} else if n == 0 {
@@ -122,6 +122,8 @@ func (a *API) getOutput(w http.ResponseWriter, r *http.Request, p httprouter.Par
 	id, n, name, err := parseOutputID(p.ByName("outid"))
 	if err != nil {
 		return err
+	} else if err := a.srv.Authorize(r, store.ActionRead, id); err != nil {
+		return store.Errorf(store.ENOTFOUND, "state version output %q not found", p.ByName("outid"))
 	}
 	outs, _, err := a.store.Outputs(id, n)
 	if store.ErrorCode(err) == store.ENOTFOUND {

@@ -131,7 +131,7 @@ type createBody struct {
 // at the signed upload URL. Serial and lineage are recorded, not enforced
 // (state push -force sends force:false with a foreign lineage).
 func (a *API) createStateVersion(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionWrite)
 	if err != nil {
 		return err
 	}
@@ -278,9 +278,21 @@ func (a *API) resolve(svid string) (string, int64, *store.PendingVersion, error)
 	return "", 0, nil, store.Errorf(store.ENOTFOUND, "state version %q not found", svid)
 }
 
+// resolveFor is resolve for a caller who must be allowed to read the unit;
+// an unreadable one is ENOTFOUND.
+func (a *API) resolveFor(r *http.Request, svid string) (string, int64, *store.PendingVersion, error) {
+	id, n, p, err := a.resolve(svid)
+	if err != nil {
+		return "", 0, nil, err
+	} else if err := a.srv.Authorize(r, store.ActionRead, id); err != nil {
+		return "", 0, nil, store.Errorf(store.ENOTFOUND, "state version %q not found", svid)
+	}
+	return id, n, p, nil
+}
+
 func (a *API) getStateVersion(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	svid := p.ByName("svid")
-	id, n, pending, err := a.resolve(svid)
+	id, n, pending, err := a.resolveFor(r, svid)
 	if err != nil {
 		return err
 	} else if n == 0 {
@@ -315,7 +327,7 @@ func (a *API) version(id string, n int64, svid string) (*store.Version, error) {
 
 func (a *API) downloadStateVersion(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	svid := p.ByName("svid")
-	id, n, _, err := a.resolve(svid)
+	id, n, _, err := a.resolveFor(r, svid)
 	if err != nil {
 		return err
 	} else if n == 0 {
@@ -338,7 +350,7 @@ func (a *API) downloadStateVersion(w http.ResponseWriter, r *http.Request, p htt
 // currentStateVersion is 404 for a workspace without state: the only way
 // to say "empty" that clients accept.
 func (a *API) currentStateVersion(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionRead)
 	if err != nil {
 		return err
 	} else if u.CurrentVersion == 0 {
@@ -357,7 +369,7 @@ func (a *API) currentStateVersion(w http.ResponseWriter, r *http.Request, p http
 func (a *API) listStateVersions(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	var id string
 	if p.ByName("wsid") != "" {
-		u, err := a.unitOf(p)
+		u, err := a.unitOf(r, p, store.ActionRead)
 		if err != nil {
 			return err
 		}
@@ -367,7 +379,7 @@ func (a *API) listStateVersions(w http.ResponseWriter, r *http.Request, p httpro
 		if name == "" {
 			return store.Errorf(store.EINVALID, "filter[workspace][name] is required")
 		}
-		u, err := a.unitOf(httprouter.Params{{Key: "name", Value: name}})
+		u, err := a.unitOf(r, httprouter.Params{{Key: "name", Value: name}}, store.ActionRead)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func tagBindings(u *store.Unit) []resource {
 }
 
 func (a *API) listTagBindings(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func (a *API) listTagBindings(w http.ResponseWriter, r *http.Request, p httprout
 
 // patchTagBindings merges the given bindings into the unit's labels.
 func (a *API) patchTagBindings(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionWrite)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (a *API) removeTags(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 }
 
 func (a *API) changeTags(w http.ResponseWriter, r *http.Request, p httprouter.Params, add bool) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionWrite)
 	if err != nil {
 		return err
 	}

@@ -43,9 +43,11 @@ func unitOfWSID(wsid string) (string, error) {
 	return id, nil
 }
 
-// unitOf reads the unit named by the :wsid or :org/:name route parameters.
-// An unknown or unreadable workspace is ENOTFOUND.
-func (a *API) unitOf(p httprouter.Params) (*store.Unit, error) {
+// unitOf reads the unit named by the :wsid or :org/:name route parameters
+// after checking that the caller may do action on it. An unknown or
+// unreadable workspace is ENOTFOUND; a readable one the caller may not
+// change is EFORBIDDEN.
+func (a *API) unitOf(r *http.Request, p httprouter.Params, action string) (*store.Unit, error) {
 	var id string
 	var err error
 	if wsid := p.ByName("wsid"); wsid != "" {
@@ -54,6 +56,11 @@ func (a *API) unitOf(p httprouter.Params) (*store.Unit, error) {
 		err = store.Errorf(store.ENOTFOUND, "workspace %q not found", p.ByName("name"))
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := a.srv.Authorize(r, action, id); store.ErrorCode(err) == store.ENOTFOUND {
+		return nil, store.Errorf(store.ENOTFOUND, "workspace %q not found", workspaceName(id))
+	} else if err != nil {
 		return nil, err
 	}
 	u, err := a.store.GetUnit(id)
@@ -116,7 +123,7 @@ func (a *API) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p httpr
 }
 
 func (a *API) getWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionRead)
 	if err != nil {
 		return err
 	}
@@ -176,6 +183,9 @@ func (a *API) createWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 	id, err := unitOfName(name)
 	if err != nil {
 		return store.Errorf(store.EINVALID, "workspace name %q: %s", name, store.ErrorMessage(err))
+	} else if err := a.srv.Authorize(r, store.ActionWrite, id); err != nil {
+		// 403 whether or not the unit exists: a create reveals nothing.
+		return store.Errorf(store.EFORBIDDEN, "you may not create workspace %q", name)
 	}
 	u, err := a.store.CreateUnit(id)
 	if store.ErrorCode(err) == store.ECONFLICT {
@@ -199,7 +209,7 @@ func (a *API) updateWorkspaceByName(w http.ResponseWriter, r *http.Request, p ht
 // updateWorkspace accepts the settings Terraform sends (terraform-version)
 // and echoes them; renaming is not supported.
 func (a *API) updateWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionWrite)
 	if err != nil {
 		return err
 	}
@@ -220,7 +230,7 @@ func (a *API) deleteWorkspaceByName(w http.ResponseWriter, r *http.Request, p ht
 
 // deleteWorkspace deletes the unit with its history; a locked one is 409.
 func (a *API) deleteWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -238,7 +248,7 @@ func (a *API) safeDeleteWorkspaceByName(w http.ResponseWriter, r *http.Request, 
 // safeDeleteWorkspace deletes only a workspace whose state manages no
 // resources (an encrypted state cannot be inspected, so it is refused).
 func (a *API) safeDeleteWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	u, err := a.unitOf(p)
+	u, err := a.unitOf(r, p, store.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -254,6 +264,10 @@ func (a *API) safeDeleteWorkspace(w http.ResponseWriter, r *http.Request, p http
 // listWorkspaces lists units as workspaces, filtered by search[name],
 // search[wildcard-name], search[tags] and filter[tagged][i][key|value].
 func (a *API) listWorkspaces(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
+	readable, err := a.srv.Readable(r)
+	if err != nil {
+		return err
+	}
 	units, err := a.store.ListUnits("")
 	if err != nil {
 		return err
@@ -261,7 +275,7 @@ func (a *API) listWorkspaces(w http.ResponseWriter, r *http.Request, p httproute
 	f := workspaceFilterOf(r)
 	var out []resource
 	for _, u := range units {
-		if f.match(u) {
+		if readable(u.ID) && f.match(u) {
 			out = append(out, workspace(u, p.ByName("org"), apiRoot(r), ""))
 		}
 	}
