@@ -160,11 +160,12 @@ func (a *Authenticator) Refresh(refresh string) (*TokenPair, error) {
 	return pair, nil
 }
 
-// CreateAPIToken makes an API token acting as owner. ttl 0 = no expiry.
-// The secret is returned once; only its hash is stored.
-func (a *Authenticator) CreateAPIToken(owner *Principal, name string, ttl time.Duration) (string, *store.APIToken, error) {
+// NewAPIToken makes the secret and record of an API token acting as owner,
+// for the caller to store (store.DB.CreateAPIToken); ttl 0 = no expiry.
+// Returns EINVALID.
+func (a *Authenticator) NewAPIToken(owner *Principal, name string, ttl time.Duration) (string, store.APIToken, error) {
 	if name == "" {
-		return "", nil, store.Errorf(store.EINVALID, "a token needs a name")
+		return "", store.APIToken{}, store.Errorf(store.EINVALID, "a token needs a name")
 	}
 	secret := randomSecret(APITokenPrefix)
 	id := make([]byte, 8)
@@ -173,6 +174,16 @@ func (a *Authenticator) CreateAPIToken(owner *Principal, name string, ttl time.D
 	if ttl > 0 {
 		exp := a.now().Add(ttl)
 		t.Expires = &exp
+	}
+	return secret, t, nil
+}
+
+// CreateAPIToken makes and stores an API token acting as owner. The
+// secret is returned once; only its hash is stored.
+func (a *Authenticator) CreateAPIToken(owner *Principal, name string, ttl time.Duration) (string, *store.APIToken, error) {
+	secret, t, err := a.NewAPIToken(owner, name, ttl)
+	if err != nil {
+		return "", nil, err
 	}
 	created, err := a.store.CreateAPIToken(t)
 	return secret, created, err

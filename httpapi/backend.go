@@ -92,7 +92,7 @@ func (s *Server) backendPut(w http.ResponseWriter, r *http.Request, id string) e
 			lockID = q.Get(k)
 		}
 	}
-	_, err = s.store.WriteState(id, data, store.WriteOptions{LockID: lockID, Who: who(r), Source: store.SourceBackend, Create: true})
+	_, err = s.db(r).WriteState(id, data, store.WriteOptions{LockID: lockID, Who: who(r), Source: store.SourceBackend, Create: true})
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (s *Server) backendLock(w http.ResponseWriter, r *http.Request, id string) 
 	if err != nil {
 		return err
 	}
-	held, err := s.store.LockUnit(id, *l, who(r), true)
+	held, err := s.db(r).LockUnit(id, *l, who(r), true)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Server) backendUnlock(w http.ResponseWriter, r *http.Request, id string
 			return err
 		}
 	}
-	released, err := s.store.UnlockUnit(id, l.ID, force)
+	released, err := s.db(r).UnlockUnit(id, l.ID, force)
 	if err != nil && store.ErrorCode(err) != store.ENOTFOUND { // unknown unit: nothing to unlock
 		return err
 	}

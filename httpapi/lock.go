@@ -36,7 +36,7 @@ func (s *Server) lockUnit(w http.ResponseWriter, r *http.Request, p httprouter.P
 	} else if err := s.authorize(r, store.ActionLock, id); err != nil {
 		return err
 	}
-	held, err := s.store.LockUnit(id, *l, who(r), false)
+	held, err := s.db(r).LockUnit(id, *l, who(r), false)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (s *Server) unlockUnit(w http.ResponseWriter, r *http.Request, p httprouter
 	} else if !force && l.ID == "" {
 		return store.Errorf(store.EINVALID, "unlock needs the lock ID (body {\"id\": ...} or ?id=), or ?force=true")
 	}
-	released, err := s.store.UnlockUnit(id, l.ID, force)
+	released, err := s.db(r).UnlockUnit(id, l.ID, force)
 	if err != nil {
 		return err
 	} else if force && released != nil {

@@ -92,7 +92,7 @@ func (s *Server) putRole(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 	} else if n := p.ByName("name"); n != "" {
 		role.Name = n
 	}
-	out, err := s.store.PutRole(role)
+	out, err := s.db(r).PutRole(role)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Server) deleteRole(w http.ResponseWriter, r *http.Request, p httprouter
 	force, err := boolParam(r, "force")
 	if err != nil {
 		return err
-	} else if err := s.store.DeleteRole(p.ByName("name"), force); err != nil {
+	} else if err := s.db(r).DeleteRole(p.ByName("name"), force); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -124,7 +124,7 @@ func (s *Server) putPermission(w http.ResponseWriter, r *http.Request, p httprou
 	} else if n := p.ByName("name"); n != "" {
 		perm.Name = n
 	}
-	out, err := s.store.PutPermission(perm)
+	out, err := s.db(r).PutPermission(perm)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ func (s *Server) deletePermission(w http.ResponseWriter, r *http.Request, p http
 	force, err := boolParam(r, "force")
 	if err != nil {
 		return err
-	} else if err := s.store.DeletePermission(p.ByName("name"), force); err != nil {
+	} else if err := s.db(r).DeletePermission(p.ByName("name"), force); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -154,7 +154,7 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	if err := decodeJSON(r, &a, false); err != nil {
 		return err
 	}
-	out, err := s.store.Assign(a)
+	out, err := s.db(r).Assign(a)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *Server) assign(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 func (s *Server) unassign(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	if err := s.allowed(r, store.ActionRBACManage); err != nil {
 		return err
-	} else if err := s.store.Unassign(p.ByName("aid")); err != nil {
+	} else if err := s.db(r).Unassign(p.ByName("aid")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

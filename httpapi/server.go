@@ -73,6 +73,7 @@ func NewServer(cfg Config) *Server {
 	s.routeAuth()
 	s.routeTokens()
 	s.routeRBAC()
+	s.routeAudit()
 	return s
 }
 
@@ -163,6 +164,16 @@ func (s *Server) Auth() *authn.Authenticator { return s.auth }
 // SetErrorRenderer makes errors on paths under prefix (before routing,
 // e.g. a refused credential) render in that surface's body shape.
 func (s *Server) SetErrorRenderer(prefix string, render ErrorRenderer) { s.renderers[prefix] = render }
+
+// db returns the store handle that audits changes as made by the
+// request's principal, with its request ID.
+func (s *Server) db(r *http.Request) *store.DB {
+	return s.store.As(store.Actor{Principal: who(r), RequestID: requestInfoFrom(r.Context()).id})
+}
+
+// StoreFor is db for other surfaces: changes through it are audited as
+// the request's.
+func (s *Server) StoreFor(r *http.Request) *store.DB { return s.db(r) }
 
 // Store returns the store the server serves.
 func (s *Server) Store() *store.DB { return s.store }

@@ -56,7 +56,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ httproute
 	} else if body.ExpiresIn < 0 {
 		return store.Errorf(store.EINVALID, "expires_in must not be negative")
 	}
-	secret, t, err := auth.CreateAPIToken(p, body.Name, time.Duration(body.ExpiresIn)*time.Second)
+	secret, rec, err := auth.NewAPIToken(p, body.Name, time.Duration(body.ExpiresIn)*time.Second)
+	if err != nil {
+		return err
+	}
+	t, err := s.db(r).CreateAPIToken(rec)
 	if err != nil {
 		return err
 	}
@@ -102,7 +106,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p httproute
 	} else if t.Owner != caller.Subject && s.allowed(r, store.ActionTokenManage) != nil {
 		return store.Errorf(store.ENOTFOUND, "API token %q not found", p.ByName("tid"))
 	}
-	if err := s.store.RevokeAPIToken(t.ID); err != nil {
+	if err := s.db(r).RevokeAPIToken(t.ID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

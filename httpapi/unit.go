@@ -48,7 +48,7 @@ func (s *Server) createUnit(w http.ResponseWriter, r *http.Request, _ httprouter
 	} else if err := s.authorize(r, store.ActionWrite, id); err != nil {
 		return store.Errorf(store.EFORBIDDEN, "you may not create unit %q", id)
 	}
-	u, err := s.store.CreateUnit(id)
+	u, err := s.db(r).CreateUnit(id)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Server) deleteUnit(w http.ResponseWriter, r *http.Request, p httprouter
 			return err
 		}
 	}
-	if err := s.store.DeleteUnit(id, force); err != nil {
+	if err := s.db(r).DeleteUnit(id, force); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -169,7 +169,7 @@ func (s *Server) uploadUnit(w http.ResponseWriter, r *http.Request, p httprouter
 		return err
 	}
 	defer releaseLarge(len(data))
-	ver, err := s.store.WriteState(id, data, store.WriteOptions{
+	ver, err := s.db(r).WriteState(id, data, store.WriteOptions{
 		LockID: r.URL.Query().Get("if_locked_by"), Who: who(r), Source: store.SourceAPI,
 	})
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *Server) restoreUnit(w http.ResponseWriter, r *http.Request, p httproute
 	if err := s.authorize(r, store.ActionWrite, id); err != nil {
 		return err
 	}
-	res, err := s.store.Restore(id, req)
+	res, err := s.db(r).Restore(id, req)
 	if err != nil {
 		return err
 	}

@@ -127,6 +127,8 @@ func (db *DB) CreateAPIToken(t APIToken) (*APIToken, error) {
 		t.Created = now
 		if err := tx.Bucket(bucketTokenHash).Put([]byte(t.Hash), []byte(t.ID)); err != nil {
 			return err
+		} else if err := db.audit(tx, now, AuditTokenCreate, "", fmt.Sprintf("%s %q for %s", t.ID, t.Name, t.Owner)); err != nil {
+			return err
 		}
 		return putJSON(tx.Bucket(bucketAPITokens), []byte(t.ID), apiTokenRecord{t, t.Hash})
 	})
@@ -199,9 +201,11 @@ func (db *DB) GetAPIToken(id string) (*APIToken, error) {
 // RevokeAPIToken marks a token revoked; it stops working at once.
 // Returns ENOTFOUND.
 func (db *DB) RevokeAPIToken(id string) error {
-	return db.update(func(tx *bolt.Tx, _ time.Time) error {
+	return db.update(func(tx *bolt.Tx, now time.Time) error {
 		rec, err := getAPIToken(tx, id)
 		if err != nil {
+			return err
+		} else if err := db.audit(tx, now, AuditTokenRevoke, "", fmt.Sprintf("%s %q of %s", rec.ID, rec.Name, rec.Owner)); err != nil {
 			return err
 		}
 		rec.Revoked = true
@@ -238,8 +242,9 @@ func (db *DB) PutRefreshToken(t RefreshToken) error {
 // callers can apply a grace window. Returns ENOTFOUND, EUNAUTHORIZED.
 func (db *DB) SpendRefreshToken(hash string, successor RefreshToken, graceWindow time.Duration) (*RefreshToken, error) {
 	var out *RefreshToken
-	var reuse bool
+	var reuse, stolen bool
 	err := db.update(func(tx *bolt.Tx, now time.Time) error {
+		reuse, stolen = false, false
 		v := tx.Bucket(bucketRefresh).Get([]byte(hash))
 		if v == nil {
 			return Errorf(ENOTFOUND, "unknown refresh token")
@@ -258,16 +263,18 @@ func (db *DB) SpendRefreshToken(hash string, successor RefreshToken, graceWindow
 				reuse = true // a racing refresh: the caller answers with the same successor
 				return nil
 			}
+			stolen = true // presented again after the grace window: revoke the family
 			return tx.Bucket(bucketFamilies).Put([]byte(t.Family), []byte(now.Format(time.RFC3339Nano)))
 		}
 		t.Spent = &now
 		successor.Created, successor.Family = now, t.Family
+		successor.Subject, successor.Email, successor.Groups = t.Subject, t.Email, t.Groups // the same login
 		if err := putJSON(tx.Bucket(bucketRefresh), []byte(hash), t); err != nil {
 			return err
 		}
 		return putJSON(tx.Bucket(bucketRefresh), []byte(successor.Hash), successor)
 	})
-	if err == nil && out != nil && out.Spent != nil && !reuse {
+	if err == nil && stolen {
 		return out, Errorf(EUNAUTHORIZED, "refresh token was already used; its family has been revoked")
 	} else if reuse {
 		return out, Errorf(ECONFLICT, "refresh token was just rotated")

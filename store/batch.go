@@ -31,7 +31,7 @@ type batchCall struct {
 // back the shared transaction. Any other error rolls it back, and every
 // member is then retried in a transaction of its own.
 func (db *DB) batch(fn func(tx *bolt.Tx, now time.Time) error) error {
-	c := &db.commits
+	c := db.commits
 	call := &batchCall{fn: fn, done: make(chan struct{})}
 	c.mu.Lock()
 	c.pending = append(c.pending, call)

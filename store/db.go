@@ -39,7 +39,8 @@ type DB struct {
 	// current version is never pruned.
 	MaxVersions int
 
-	commits committer
+	commits *committer
+	actor   *Actor // who the changes made through this handle are audited as
 }
 
 // Options configure Open.
@@ -70,7 +71,7 @@ func Open(path string, opt Options) (*DB, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	db := &DB{bolt: b, Now: time.Now, MaxVersions: opt.MaxVersions}
+	db := &DB{bolt: b, Now: time.Now, MaxVersions: opt.MaxVersions, commits: &committer{}}
 	if err := db.init(); err != nil {
 		b.Close()
 		return nil, err
@@ -80,7 +81,7 @@ func Open(path string, opt Options) (*DB, error) {
 
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range append([][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending}, append(authBuckets(), rbacBuckets()...)...) {
+		for _, name := range append([][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending, bucketAudit}, append(authBuckets(), rbacBuckets()...)...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

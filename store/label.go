@@ -25,7 +25,10 @@ func (db *DB) UpdateLabels(id string, set map[string]string, remove []string) (*
 			delete(u.Labels, k)
 		}
 		out = u
-		return putUnit(tx, u)
+		if err := putUnit(tx, u); err != nil {
+			return err
+		}
+		return db.audit(tx, now, AuditLabels, id, "")
 	})
 	return out, err
 }

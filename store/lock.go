@@ -104,7 +104,10 @@ func (db *DB) lockUnit(id string, l Lock, who string, create, exclusive bool) (*
 			nl.Created = now.UTC().Format(time.RFC3339Nano)
 		}
 		out = &nl
-		return putJSON(tx.Bucket(bucketLocks), []byte(id), &nl)
+		if err := putJSON(tx.Bucket(bucketLocks), []byte(id), &nl); err != nil {
+			return err
+		}
+		return db.audit(tx, now, AuditLock, id, "lock "+nl.ID)
 	})
 	return out, err
 }
@@ -127,6 +130,13 @@ func (db *DB) UnlockUnit(id, lockID string, force bool) (*Lock, error) {
 			return lockedError(held)
 		}
 		out = held
+		action := AuditUnlock
+		if held.ID != lockID {
+			action = AuditForceUnlock
+		}
+		if err := db.audit(tx, now, action, id, "lock "+held.ID+" held by "+held.Who); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketLocks).Delete([]byte(id))
 	})
 	return out, err

@@ -134,6 +134,13 @@ func (db *DB) FinalizePending(id string, state []byte) (*Version, error) {
 			return err
 		}
 		p.Version = out.Version
+		auditor := db
+		if db.actor == nil { // a signed upload: audited as the version's creator
+			auditor = db.As(Actor{Principal: p.Who})
+		}
+		if err := auditor.audit(tx, now, AuditWrite, p.UnitID, fmt.Sprintf("version %d via tfe (%s)", out.Version, p.ID)); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bucketPending), []byte(p.ID), p)
 	})
 	return out, err

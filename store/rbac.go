@@ -134,6 +134,9 @@ func (db *DB) PutPermission(p Permission) (*Permission, error) {
 			return Errorf(ECONFLICT, "permission %q is built in", p.Name)
 		}
 		p.BuiltIn, p.Created = false, now
+		if err := db.audit(tx, now, AuditRBAC, "", "put permission "+p.Name); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bucketPermissions), []byte(p.Name), p)
 	})
 	return &p, err
@@ -142,7 +145,7 @@ func (db *DB) PutPermission(p Permission) (*Permission, error) {
 // DeletePermission removes a permission no role uses (force: removes it
 // from the roles too). Returns ENOTFOUND, ECONFLICT.
 func (db *DB) DeletePermission(name string, force bool) error {
-	return db.update(func(tx *bolt.Tx, _ time.Time) error {
+	return db.update(func(tx *bolt.Tx, now time.Time) error {
 		var p Permission
 		if !getJSON(tx.Bucket(bucketPermissions), name, &p) {
 			return Errorf(ENOTFOUND, "permission %q not found", name)
@@ -168,6 +171,9 @@ func (db *DB) DeletePermission(name string, force bool) error {
 				return err
 			}
 		}
+		if err := db.audit(tx, now, AuditRBAC, "", "delete permission "+name); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketPermissions).Delete([]byte(name))
 	})
 }
@@ -189,6 +195,9 @@ func (db *DB) PutRole(r Role) (*Role, error) {
 			}
 		}
 		r.BuiltIn, r.Created = false, now
+		if err := db.audit(tx, now, AuditRBAC, "", "put role "+r.Name); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bucketRoles), []byte(r.Name), r)
 	})
 	return &r, err
@@ -197,7 +206,7 @@ func (db *DB) PutRole(r Role) (*Role, error) {
 // DeleteRole removes a role. A role in use needs force (its assignments
 // go too); built-in roles cannot be deleted. Returns ENOTFOUND, ECONFLICT.
 func (db *DB) DeleteRole(name string, force bool) error {
-	return db.update(func(tx *bolt.Tx, _ time.Time) error {
+	return db.update(func(tx *bolt.Tx, now time.Time) error {
 		var r Role
 		if !getJSON(tx.Bucket(bucketRoles), name, &r) {
 			return Errorf(ENOTFOUND, "role %q not found", name)
@@ -219,6 +228,9 @@ func (db *DB) DeleteRole(name string, force bool) error {
 			if err := tx.Bucket(bucketAssignments).Delete([]byte(id)); err != nil {
 				return err
 			}
+		}
+		if err := db.audit(tx, now, AuditRBAC, "", "delete role "+name); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketRoles).Delete([]byte(name))
 	})
@@ -245,6 +257,9 @@ func (db *DB) Assign(a Assignment) (*Assignment, error) {
 		}
 		a.ID, a.Created = "as-"+randomHex(8), now
 		out = &a
+		if err := db.audit(tx, now, AuditRBAC, "", fmt.Sprintf("assign role %s to %s%s", a.Role, a.Subject, a.Group)); err != nil {
+			return err
+		}
 		return putJSON(tx.Bucket(bucketAssignments), []byte(a.ID), a)
 	})
 	return out, err
@@ -252,9 +267,11 @@ func (db *DB) Assign(a Assignment) (*Assignment, error) {
 
 // Unassign removes an assignment. Returns ENOTFOUND.
 func (db *DB) Unassign(id string) error {
-	return db.update(func(tx *bolt.Tx, _ time.Time) error {
+	return db.update(func(tx *bolt.Tx, now time.Time) error {
 		if tx.Bucket(bucketAssignments).Get([]byte(id)) == nil {
 			return Errorf(ENOTFOUND, "assignment %q not found", id)
+		} else if err := db.audit(tx, now, AuditRBAC, "", "unassign "+id); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketAssignments).Delete([]byte(id))
 	})

@@ -37,7 +37,10 @@ func (db *DB) CreateUnit(id string) (*Unit, error) {
 			return Errorf(ECONFLICT, "unit %q already exists", id)
 		}
 		out = &Unit{ID: id, Created: now, Updated: now}
-		return putUnit(tx, out)
+		if err := putUnit(tx, out); err != nil {
+			return err
+		}
+		return db.audit(tx, now, AuditCreate, id, "")
 	})
 	return out, err
 }
@@ -108,6 +111,8 @@ func (db *DB) DeleteUnit(id string, force bool) error {
 		}
 		if err := tx.Bucket(bucketLocks).Delete([]byte(id)); err != nil {
 			return err
+		} else if err := db.audit(tx, now, AuditDelete, id, forceDetail(force)); err != nil {
+			return err
 		}
 		return tx.Bucket(bucketUnits).Delete([]byte(id))
 	})
@@ -163,4 +168,11 @@ func ensureUnit(tx *bolt.Tx, id string, now time.Time, create bool) error {
 		return err
 	}
 	return putUnit(tx, &Unit{ID: id, Created: now, Updated: now})
+}
+
+func forceDetail(force bool) string {
+	if force {
+		return "force"
+	}
+	return ""
 }

@@ -64,8 +64,10 @@ func (db *DB) WriteState(id string, state []byte, opt WriteOptions) (*Version, e
 		} else if err := checkLock(tx, id, opt.LockID); err != nil {
 			return err
 		}
-		out, err = addVersion(tx, db.MaxVersions, id, c, opt, now)
-		return err
+		if out, err = addVersion(tx, db.MaxVersions, id, c, opt, now); err != nil {
+			return err
+		}
+		return db.audit(tx, now, AuditWrite, id, fmt.Sprintf("version %d via %s", out.Version, opt.Source))
 	})
 	return out, err
 }
@@ -199,7 +201,7 @@ func (db *DB) Restore(id string, req RestoreRequest) (*RestoreResult, error) {
 			return err
 		}
 		out.NewVersion = nv.Version
-		return nil
+		return db.audit(tx, now, AuditRestore, id, fmt.Sprintf("version %d restored as %d", old.Version, nv.Version))
 	})
 	return out, err
 }

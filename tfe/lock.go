@@ -41,7 +41,7 @@ func (a *API) lockWorkspace(w http.ResponseWriter, r *http.Request, p httprouter
 		reason = body.Reason
 	}
 	l := store.Lock{ID: lockID(r), Operation: "tfe", Info: reason, Who: httpapi.Who(r), Path: workspaceName(u.ID)}
-	if _, err := a.store.LockUnitExclusive(u.ID, l, httpapi.Who(r)); err != nil {
+	if _, err := a.srv.StoreFor(r).LockUnitExclusive(u.ID, l, httpapi.Who(r)); err != nil {
 		return lockConflict(err, workspaceName(u.ID), "already locked")
 	}
 	return a.answerWorkspace(w, r, p, u.ID)
@@ -57,10 +57,10 @@ func (a *API) unlockWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 	} else if u.Lock == nil {
 		return store.Errorf(store.ECONFLICT, "workspace %q is already unlocked", workspaceName(u.ID))
 	}
-	if _, err := a.store.UnlockUnit(u.ID, lockID(r), false); err != nil {
+	if _, err := a.srv.StoreFor(r).UnlockUnit(u.ID, lockID(r), false); err != nil {
 		return lockConflict(err, workspaceName(u.ID), "locked by someone else")
 	}
-	if err := a.store.DiscardPending(u.ID); err != nil {
+	if err := a.srv.StoreFor(r).DiscardPending(u.ID); err != nil {
 		return err
 	}
 	return a.answerWorkspace(w, r, p, u.ID)
@@ -72,7 +72,7 @@ func (a *API) forceUnlockWorkspace(w http.ResponseWriter, r *http.Request, p htt
 	if err != nil {
 		return err
 	}
-	released, err := a.store.UnlockUnit(u.ID, "", true)
+	released, err := a.srv.StoreFor(r).UnlockUnit(u.ID, "", true)
 	if err != nil {
 		return err
 	} else if released == nil {
@@ -81,7 +81,7 @@ func (a *API) forceUnlockWorkspace(w http.ResponseWriter, r *http.Request, p htt
 	log := a.srv.Logger()
 	log.Warn().Str("event", "force_unlock").Str("unit", u.ID).Str("lock_id", released.ID).
 		Str("lock_who", released.Who).Str("principal", httpapi.Who(r)).Msg("lock broken by force-unlock")
-	if err := a.store.DiscardPending(u.ID); err != nil {
+	if err := a.srv.StoreFor(r).DiscardPending(u.ID); err != nil {
 		return err
 	}
 	return a.answerWorkspace(w, r, p, u.ID)

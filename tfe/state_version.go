@@ -158,7 +158,7 @@ func (a *API) createStateVersion(w http.ResponseWriter, r *http.Request, p httpr
 			return err
 		}
 	}
-	pending, cur, err := a.store.CreatePending(pv)
+	pending, cur, err := a.srv.StoreFor(r).CreatePending(pv)
 	if err != nil {
 		return lockConflict(err, workspaceName(u.ID), "locked by someone else")
 	} else if cur != nil { // a retried create of the current version
@@ -171,7 +171,7 @@ func (a *API) createStateVersion(w http.ResponseWriter, r *http.Request, p httpr
 		}
 		return err
 	}
-	v, err := a.store.FinalizePending(pending.ID, state)
+	v, err := a.srv.StoreFor(r).FinalizePending(pending.ID, state)
 	if err != nil {
 		return lockConflict(err, workspaceName(u.ID), "locked by someone else")
 	}

@@ -65,7 +65,7 @@ func (a *API) patchTagBindings(w http.ResponseWriter, r *http.Request, p httprou
 		}
 		set[b.Attributes.Key] = b.Attributes.Value
 	}
-	if u, err = a.store.UpdateLabels(u.ID, set, nil); err != nil {
+	if u, err = a.srv.StoreFor(r).UpdateLabels(u.ID, set, nil); err != nil {
 		return err
 	}
 	writeDoc(w, http.StatusOK, map[string]any{"data": tagBindings(u)})
@@ -122,7 +122,7 @@ func (a *API) changeTags(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 			set[n] = ""
 		}
 	}
-	if _, err := a.store.UpdateLabels(u.ID, set, remove); err != nil {
+	if _, err := a.srv.StoreFor(r).UpdateLabels(u.ID, set, remove); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

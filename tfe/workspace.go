@@ -187,14 +187,14 @@ func (a *API) createWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 		// 403 whether or not the unit exists: a create reveals nothing.
 		return store.Errorf(store.EFORBIDDEN, "you may not create workspace %q", name)
 	}
-	u, err := a.store.CreateUnit(id)
+	u, err := a.srv.StoreFor(r).CreateUnit(id)
 	if store.ErrorCode(err) == store.ECONFLICT {
 		return store.Errorf(store.EINVALID, "workspace name %q has already been taken", name)
 	} else if err != nil {
 		return err
 	}
 	if labels := body.labels(); len(labels) > 0 {
-		if u, err = a.store.UpdateLabels(id, labels, nil); err != nil {
+		if u, err = a.srv.StoreFor(r).UpdateLabels(id, labels, nil); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,7 @@ func (a *API) deleteWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 	if err != nil {
 		return err
 	}
-	if err := a.store.DeleteUnit(u.ID, false); err != nil {
+	if err := a.srv.StoreFor(r).DeleteUnit(u.ID, false); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
