@@ -40,21 +40,31 @@ func (s *Server) principal(r *http.Request) (*authn.Authenticator, *authn.Princi
 	return auth, p, nil
 }
 
-// createToken makes an API token acting as the caller.
-// Body: {"name": "...", "expires_in": seconds (optional)}.
+// createToken makes an API token acting as the caller, or, for principals
+// with token.manage, as another subject with the given groups (service
+// accounts). Body: {"name", "expires_in" (seconds, optional), "owner",
+// "groups"}.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	auth, p, err := s.principal(r)
 	if err != nil {
 		return err
 	}
 	var body struct {
-		Name      string `json:"name"`
-		ExpiresIn int64  `json:"expires_in"`
+		Name      string   `json:"name"`
+		ExpiresIn int64    `json:"expires_in"`
+		Owner     string   `json:"owner"`  // another subject (a service account): needs token.manage
+		Groups    []string `json:"groups"` // with owner: the groups the token acts with
 	}
 	if err := decodeJSON(r, &body, false); err != nil {
 		return err
 	} else if body.ExpiresIn < 0 {
 		return store.Errorf(store.EINVALID, "expires_in must not be negative")
+	}
+	if body.Owner != "" && body.Owner != p.Subject {
+		if err := s.allowed(r, store.ActionTokenManage); err != nil {
+			return err
+		}
+		p = &authn.Principal{Subject: body.Owner, Groups: body.Groups}
 	}
 	secret, rec, err := auth.NewAPIToken(p, body.Name, time.Duration(body.ExpiresIn)*time.Second)
 	if err != nil {
