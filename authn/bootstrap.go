@@ -36,6 +36,9 @@ func (a *Authenticator) Bootstrap(dataDir string) (string, error) {
 		return "", err
 	}
 	tmp := path + ".tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) { // a crash leftover keeps its mode
+		return "", err
+	}
 	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
 		return "", err
 	}

@@ -163,6 +163,10 @@ func (v *oidcVerifier) verify(ctx context.Context, idToken string) (*Principal, 
 	if msg, err := jws.Parse([]byte(idToken)); err == nil && len(msg.Signatures()) > 0 {
 		kid = msg.Signatures()[0].ProtectedHeaders().KeyID()
 	}
+	meta, err := v.metadata(ctx)
+	if err != nil {
+		return nil, err
+	}
 	set, err := v.keySet(ctx, false)
 	if err != nil {
 		return nil, err
@@ -174,7 +178,7 @@ func (v *oidcVerifier) verify(ctx context.Context, idToken string) (*Principal, 
 	}
 	t, err := jwt.Parse([]byte(idToken),
 		jwt.WithKeySet(set, jws.WithInferAlgorithmFromKey(true)),
-		jwt.WithIssuer(v.cfg.Issuer),
+		jwt.WithIssuer(meta.Issuer), // exactly as the provider spells it (some end in "/")
 		jwt.WithAudience(v.cfg.ClientID),
 		jwt.WithClock(jwt.ClockFunc(v.now)),
 		jwt.WithAcceptableSkew(clockSkew),

@@ -27,6 +27,7 @@ type Globals struct {
 	stdout io.Writer
 	stderr io.Writer
 	stdin  io.Reader
+	sess   *session // the credential of the run (see credentials.go)
 }
 
 // CLI is the root of the command tree.
@@ -34,7 +35,11 @@ type CLI struct {
 	Globals
 
 	Serve   ServeCmd   `cmd:"" help:"Run the OpenTaco server."`
+	Login   LoginCmd   `cmd:"" help:"Log in to a server (browser, or --token-file) and set up Terraform's credentials for it."`
+	Logout  LogoutCmd  `cmd:"" help:"Log out of a server: revoke the session and Terraform's token, forget the credentials."`
+	Whoami  WhoamiCmd  `cmd:"" help:"Show who the server thinks you are."`
 	Unit    UnitCmd    `cmd:"" help:"Manage units (state files)."`
+	Token   TokenCmd   `cmd:"" help:"Manage API tokens (for Terraform and CI)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
@@ -72,6 +77,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if err := kctx.Run(); err != nil {
 		fmt.Fprintln(stderr, "opentaco:", errorText(err))
+		if hint := cli.authHint(err); hint != "" {
+			fmt.Fprintln(stderr, "opentaco:", hint)
+		}
 		return exitCode(err)
 	}
 	return 0

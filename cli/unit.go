@@ -24,10 +24,9 @@ type UnitCmd struct {
 	Restore  UnitRestoreCmd  `cmd:"" help:"Make an earlier version current again (as a new version)."`
 }
 
-// client returns the API client for the global --server and --token.
-func (g *Globals) client() *httpapi.Client {
-	return httpapi.NewClient(g.Server, g.Token)
-}
+// client returns the API client for the global --server, authenticated
+// with --token or the stored credential (see session).
+func (g *Globals) client() *httpapi.Client { return g.authClient() }
 
 // unitArg is the positional unit ID of every unit command.
 type unitArg struct {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -38,8 +39,16 @@ type OIDCConfig struct {
 	RedirectURIs          []string `json:"redirect_uris"`
 }
 
-// CLIRedirectURI is the loopback callback `opentaco login` listens on.
-const CLIRedirectURI = "http://127.0.0.1:8085/callback"
+// loginRedirectURIs are the loopback callbacks a browser login may return
+// to (`opentaco login` and `terraform login`): /login on a port in
+// 10000–10010, as advertised in login.v1.
+func loginRedirectURIs() []string {
+	var out []string
+	for port := 10000; port <= 10010; port++ {
+		out = append(out, fmt.Sprintf("http://127.0.0.1:%d/login", port))
+	}
+	return out
+}
 
 func (s *Server) needAuth() (*authn.Authenticator, error) {
 	if s.auth == nil {
@@ -54,7 +63,7 @@ func (s *Server) authConfig(w http.ResponseWriter, r *http.Request, _ httprouter
 		cfg.BuiltinAdmin = true
 	} else if s.auth != nil {
 		o := s.auth.OIDC()
-		cfg.OIDC = &OIDCConfig{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes, GroupsClaim: o.GroupsClaim, RedirectURIs: []string{CLIRedirectURI}}
+		cfg.OIDC = &OIDCConfig{Issuer: o.Issuer, ClientID: o.ClientID, Scopes: o.Scopes, GroupsClaim: o.GroupsClaim, RedirectURIs: loginRedirectURIs()}
 		if meta, err := s.auth.Metadata(r.Context()); err == nil {
 			cfg.OIDC.AuthorizationEndpoint, cfg.OIDC.TokenEndpoint = meta.AuthorizationEndpoint, meta.TokenEndpoint
 		}

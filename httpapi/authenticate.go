@@ -48,7 +48,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*http.Req
 		return r, false
 	}
 	requestInfoFrom(r.Context()).route = "auth"
-	w.Header().Set("WWW-Authenticate", `Bearer realm="opentaco"`)
+	challenge(w, http.StatusUnauthorized)
 	for prefix, render := range s.renderers {
 		if strings.HasPrefix(r.URL.Path, prefix) {
 			render(w, r, http.StatusUnauthorized, store.EUNAUTHORIZED, store.ErrorMessage(err))

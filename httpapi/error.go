@@ -62,6 +62,7 @@ type ErrorBody struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error, sf surface) {
 	code, msg := s.logError(r, err)
 	status := Status(code, sf)
+	challenge(w, status)
 	if l := store.ErrorLock(err); l != nil && sf != surfaceV1 {
 		writeJSON(w, status, l.Terraform())
 		return
@@ -83,6 +84,13 @@ func (s *Server) logError(r *http.Request, err error) (code, message string) {
 	}
 	s.log.Error().Err(err).Str("request_id", info.id).Str("route", info.route).Msg("internal error")
 	return code, "internal error; see the server log for request " + info.id
+}
+
+// challenge sets WWW-Authenticate on a 401, which RFC 9110 requires.
+func challenge(w http.ResponseWriter, status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="opentaco"`)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

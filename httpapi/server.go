@@ -199,6 +199,7 @@ func (s *Server) Mount(method, pattern string, sf Surface, h Handler, render Err
 		requestInfoFrom(r.Context()).route = pattern
 		if err := h(w, r, p); err != nil {
 			code, msg := s.logError(r, err)
+			challenge(w, Status(code, sf))
 			render(w, r, Status(code, sf), code, msg)
 		}
 	})
