@@ -40,6 +40,7 @@ func Register(srv *httpapi.Server) *API {
 	a.routeTags()
 	a.routeLocks()
 	a.routeStateVersions()
+	a.routeLogin()
 	return a
 }
 

@@ -57,11 +57,11 @@ var loginHTML string
 var pages = template.Must(template.New("login.html").Parse(loginHTML))
 
 func (a *API) routeLogin() {
-	a.logins = newLogins()
-	a.mountOAuth(http.MethodGet, "/oauth/authorization", a.authorize, renderPage)
-	a.mountOAuth(http.MethodPost, "/oauth/authorization", a.authorizeForm, renderPage)
-	a.mountOAuth(http.MethodGet, "/oauth/callback", a.callback, renderPage)
-	a.mountOAuth(http.MethodPost, "/oauth/token", a.token, renderOAuthError)
+	l := &loginServer{api: a, codes: map[string]*grant{}, pending: map[string]*pendingLogin{}}
+	a.mountOAuth(http.MethodGet, "/oauth/authorization", l.authorize, renderPage)
+	a.mountOAuth(http.MethodPost, "/oauth/authorization", l.authorizeForm, renderPage)
+	a.mountOAuth(http.MethodGet, "/oauth/callback", l.callback, renderPage)
+	a.mountOAuth(http.MethodPost, "/oauth/token", l.token, renderOAuthError)
 }
 
 // oauthError is a refusal that the OAuth flow itself defines: an error
@@ -98,22 +98,22 @@ func (a *API) mountOAuth(method, pattern string, h httpapi.Handler, render httpa
 }
 
 // renderOAuthError writes {"error","error_description"} (RFC 6749 §5.2).
+// Errors from outside the OAuth checks arrive with a store code: internal
+// ones become server_error, the rest invalid_request.
 func renderOAuthError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
 	switch {
 	case status >= 500:
 		code = "server_error"
-	case status == http.StatusUnprocessableEntity: // the TFE column's "invalid"
+	case !oauthCodes[code]:
+		code = "invalid_request"
+	}
+	if status == http.StatusUnprocessableEntity { // the TFE column's "invalid"
 		status = http.StatusBadRequest
-		fallthrough
-	case store.ErrorCode(&store.Error{Code: code}) == code && code != "invalid_grant":
-		if _, ok := oauthCodes[code]; !ok {
-			code = "invalid_request"
-		}
 	}
 	writeOAuthJSON(w, status, map[string]string{"error": code, "error_description": message})
 }
 
-var oauthCodes = map[string]bool{"invalid_request": true, "invalid_grant": true, "unsupported_grant_type": true, "invalid_client": true, "unauthorized_client": true}
+var oauthCodes = map[string]bool{"invalid_request": true, "invalid_grant": true, "unsupported_grant_type": true}
 
 func writeOAuthJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -231,24 +231,24 @@ func isBase64URL(s string) bool {
 }
 
 // authorize is GET /oauth/authorization.
-func (a *API) authorize(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+func (l *loginServer) authorize(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	q, err := parseAuthRequest(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	auth := a.srv.Auth()
+	auth := l.api.srv.Auth()
 	switch {
 	case auth == nil: // --auth-disable: everyone is an anonymous admin
-		return a.grant(w, r, q, &authn.Principal{Subject: "anonymous", Kind: authn.KindAnonymous})
+		return l.redirectWithCode(w, r, q, &authn.Principal{Subject: "anonymous", Kind: authn.KindAnonymous})
 	case auth.OIDC() == nil:
 		writePage(w, http.StatusOK, "login", pageData{Title: "Log in", Host: r.Host, Client: q.ClientID, Fields: q.fields()})
 		return nil
 	}
-	return a.startOIDC(w, r, q)
+	return l.startOIDC(w, r, q)
 }
 
 // authorizeForm is POST /oauth/authorization: the login page's form.
-func (a *API) authorizeForm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+func (l *loginServer) authorizeForm(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 	if err := r.ParseForm(); err != nil {
 		return badRequest("invalid_request", "the form could not be read: %v", err)
@@ -257,9 +257,9 @@ func (a *API) authorizeForm(w http.ResponseWriter, r *http.Request, _ httprouter
 	if err != nil {
 		return err
 	}
-	auth := a.srv.Auth()
+	auth := l.api.srv.Auth()
 	if auth == nil {
-		return a.grant(w, r, q, &authn.Principal{Subject: "anonymous", Kind: authn.KindAnonymous})
+		return l.redirectWithCode(w, r, q, &authn.Principal{Subject: "anonymous", Kind: authn.KindAnonymous})
 	}
 	p, err := auth.Authenticate(r.Context(), r.PostForm.Get("token"))
 	if store.ErrorCode(err) == store.EUNAUTHORIZED {
@@ -271,12 +271,13 @@ func (a *API) authorizeForm(w http.ResponseWriter, r *http.Request, _ httprouter
 	} else if err != nil {
 		return err
 	}
-	return a.grant(w, r, q, p)
+	return l.redirectWithCode(w, r, q, p)
 }
 
-// grant issues a code for p and sends the browser to the client.
-func (a *API) grant(w http.ResponseWriter, r *http.Request, q authRequest, p *authn.Principal) error {
-	code := a.logins.issue(q, p, a.now())
+// redirectWithCode issues a code for p and sends the browser to the
+// client's redirect_uri with it and the unchanged state.
+func (l *loginServer) redirectWithCode(w http.ResponseWriter, r *http.Request, q authRequest, p *authn.Principal) error {
+	code := l.issue(q, p, l.now())
 	u, err := url.Parse(q.RedirectURI) // checked by parseAuthRequest
 	if err != nil {
 		return err
@@ -293,14 +294,14 @@ func (a *API) grant(w http.ResponseWriter, r *http.Request, q authRequest, p *au
 // startOIDC sends the browser to the provider under the server's own
 // client, remembering the client's request under a fresh state. A cookie
 // named after that state ties the callback to this browser.
-func (a *API) startOIDC(w http.ResponseWriter, r *http.Request, q authRequest) error {
+func (l *loginServer) startOIDC(w http.ResponseWriter, r *http.Request, q authRequest) error {
 	state, verifier := randomToken(), randomToken()
 	callback := baseURL(r) + "/oauth/callback"
-	target, err := a.srv.Auth().AuthCodeURL(r.Context(), state, authn.PKCEChallenge(verifier), callback)
+	target, err := l.api.srv.Auth().AuthCodeURL(r.Context(), state, authn.PKCEChallenge(verifier), callback)
 	if err != nil {
 		return err
 	}
-	a.logins.wait(state, &pendingLogin{req: q, verifier: verifier, callback: callback, expires: a.now().Add(pendingTTL)}, a.now())
+	l.wait(state, &pendingLogin{req: q, verifier: verifier, callback: callback, expires: l.now().Add(pendingTTL)}, l.now())
 	http.SetCookie(w, &http.Cookie{
 		Name: loginCookie(state), Value: "1", Path: cookiePath, MaxAge: int(pendingTTL.Seconds()),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
@@ -312,29 +313,29 @@ func (a *API) startOIDC(w http.ResponseWriter, r *http.Request, q authRequest) e
 func loginCookie(state string) string { return "opentaco_login_" + state }
 
 // callback is GET /oauth/callback: the provider's answer.
-func (a *API) callback(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+func (l *loginServer) callback(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	v := r.URL.Query()
 	state := v.Get("state")
 	if e := v.Get("error"); e != "" {
-		a.logins.takePending(state, a.now())
+		l.takePending(state, l.now())
 		return &oauthError{status: http.StatusBadRequest, code: "access_denied", msg: "The identity provider refused the login: " + truncate(e+": "+v.Get("error_description"), 300)}
 	}
 	if c, err := r.Cookie(loginCookie(state)); err != nil || c.Value != "1" || state == "" {
 		return badRequest("invalid_request", "This login was not started in this browser, or it has expired.")
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie(state), Value: "", Path: cookiePath, MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil})
-	pl := a.logins.takePending(state, a.now())
+	pl := l.takePending(state, l.now())
 	switch {
 	case pl == nil:
-		return badRequest("invalid_request", "This login is unknown or has expired (logins last %s).", pendingTTL)
+		return badRequest("invalid_request", "This login is unknown or has expired (logins last %d minutes).", int(pendingTTL.Minutes()))
 	case v.Get("code") == "":
 		return badRequest("invalid_request", "The identity provider sent no code.")
 	}
-	p, err := a.srv.Auth().ExchangeCode(r.Context(), v.Get("code"), pl.verifier, pl.callback)
+	p, err := l.api.srv.Auth().ExchangeCode(r.Context(), v.Get("code"), pl.verifier, pl.callback)
 	if err != nil {
 		return err
 	}
-	return a.grant(w, r, pl.req, p)
+	return l.redirectWithCode(w, r, pl.req, p)
 }
 
 // tokenAnswer is the token endpoint's success body.
@@ -346,7 +347,7 @@ type tokenAnswer struct {
 }
 
 // token is POST /oauth/token: a code and its PKCE verifier for a token.
-func (a *API) token(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+func (l *loginServer) token(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
 	if err := r.ParseForm(); err != nil {
 		return badRequest("invalid_request", "the form could not be read: %v", err)
@@ -363,7 +364,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request, _ httprouter.Params)
 			return badRequest("invalid_request", "%s is required", k)
 		}
 	}
-	g := a.logins.redeem(f.Get("code"), a.now())
+	g := l.redeem(f.Get("code"), l.now())
 	switch {
 	case g == nil:
 		return badRequest("invalid_grant", "the code is unknown, already used or expired")
@@ -374,7 +375,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request, _ httprouter.Params)
 	case subtle.ConstantTimeCompare([]byte(authn.PKCEChallenge(f.Get("code_verifier"))), []byte(g.req.Challenge)) != 1:
 		return badRequest("invalid_grant", "code_verifier does not match code_challenge")
 	}
-	ans, err := a.issueToken(g)
+	ans, err := l.issueToken(g)
 	if err != nil {
 		return err
 	}
@@ -385,8 +386,8 @@ func (a *API) token(w http.ResponseWriter, r *http.Request, _ httprouter.Params)
 // issueToken makes the credential a redeemed code stands for: a token pair
 // for opentaco-cli, a long-lived API token for everyone else (Terraform
 // stores only the access token and uses it until revoked).
-func (a *API) issueToken(g *grant) (*tokenAnswer, error) {
-	auth := a.srv.Auth()
+func (l *loginServer) issueToken(g *grant) (*tokenAnswer, error) {
+	auth := l.api.srv.Auth()
 	switch {
 	case auth == nil: // --auth-disable: any token works; each is its own principal
 		return &tokenAnswer{AccessToken: randomToken(), TokenType: "bearer"}, nil
@@ -422,21 +423,21 @@ type pendingLogin struct {
 	expires  time.Time
 }
 
-// logins holds codes (by the hash of the code) and logins waiting for the
-// provider (by the state sent to it). Expired entries are pruned on every
-// change.
-type logins struct {
+// loginServer serves the login routes. It holds codes (by the hash of the
+// code) and logins waiting for the provider (by the state sent to it);
+// expired entries are pruned on every change.
+type loginServer struct {
+	api *API
+
 	mu      sync.Mutex
 	codes   map[string]*grant
 	pending map[string]*pendingLogin
 }
 
-func newLogins() *logins {
-	return &logins{codes: map[string]*grant{}, pending: map[string]*pendingLogin{}}
-}
+func (l *loginServer) now() time.Time { return l.api.now() }
 
 // issue stores a new single-use code for q and p and returns it.
-func (l *logins) issue(q authRequest, p *authn.Principal, now time.Time) string {
+func (l *loginServer) issue(q authRequest, p *authn.Principal, now time.Time) string {
 	code := randomToken()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -447,7 +448,7 @@ func (l *logins) issue(q authRequest, p *authn.Principal, now time.Time) string 
 
 // redeem removes code and returns its grant, or nil when it is unknown,
 // used or expired. A code is spent by any attempt, right or wrong.
-func (l *logins) redeem(code string, now time.Time) *grant {
+func (l *loginServer) redeem(code string, now time.Time) *grant {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prune(now)
@@ -459,7 +460,7 @@ func (l *logins) redeem(code string, now time.Time) *grant {
 
 // wait remembers pl under state. When too many logins wait, an arbitrary
 // one is dropped (it fails as expired).
-func (l *logins) wait(state string, pl *pendingLogin, now time.Time) {
+func (l *loginServer) wait(state string, pl *pendingLogin, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prune(now)
@@ -473,7 +474,7 @@ func (l *logins) wait(state string, pl *pendingLogin, now time.Time) {
 }
 
 // takePending removes and returns the login waiting under state, or nil.
-func (l *logins) takePending(state string, now time.Time) *pendingLogin {
+func (l *loginServer) takePending(state string, now time.Time) *pendingLogin {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.prune(now)
@@ -482,7 +483,7 @@ func (l *logins) takePending(state string, now time.Time) *pendingLogin {
 	return pl
 }
 
-func (l *logins) prune(now time.Time) {
+func (l *loginServer) prune(now time.Time) {
 	for k, g := range l.codes {
 		if !now.Before(g.expires) {
 			delete(l.codes, k)
