@@ -40,6 +40,8 @@ type CLI struct {
 	Whoami  WhoamiCmd  `cmd:"" help:"Show who the server thinks you are."`
 	Unit    UnitCmd    `cmd:"" help:"Manage units (state files)."`
 	Token   TokenCmd   `cmd:"" help:"Manage API tokens (for Terraform and CI)."`
+	RBAC    RBACCmd    `cmd:"" name:"rbac" help:"Manage roles, permissions and assignments (admins)."`
+	Audit   AuditCmd   `cmd:"" help:"Print the audit trail of changes (admins)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
