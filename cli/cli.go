@@ -39,6 +39,7 @@ type CLI struct {
 	Logout  LogoutCmd  `cmd:"" help:"Log out of a server: revoke the session and Terraform's token, forget the credentials."`
 	Whoami  WhoamiCmd  `cmd:"" help:"Show who the server thinks you are."`
 	Unit    UnitCmd    `cmd:"" help:"Manage units (state files)."`
+	Dep     DepCmd     `cmd:"" help:"Manage dependencies between units (edges)."`
 	Token   TokenCmd   `cmd:"" help:"Manage API tokens (for Terraform and CI)."`
 	RBAC    RBACCmd    `cmd:"" name:"rbac" help:"Manage roles, permissions and assignments (admins)."`
 	Audit   AuditCmd   `cmd:"" help:"Print the audit trail of changes (admins)."`
@@ -98,7 +99,10 @@ func errorText(err error) string {
 // exitCode maps an error to the process exit code, by error code.
 func exitCode(err error) int {
 	var e *store.Error
-	if !errors.As(err, &e) {
+	var x interface{ ExitCode() int } // e.g. `unit status` when not all green
+	if errors.As(err, &x) {
+		return x.ExitCode()
+	} else if !errors.As(err, &e) {
 		return 1
 	}
 	switch e.Code {

@@ -64,6 +64,9 @@ func (c *ServeCmd) Run(g *Globals) error {
 		return err
 	}
 	defer db.Close()
+	if err := db.SetPublicHosts(append([]string{c.publicURL()}, c.TLSHost...)); err != nil { // remote-state edges (SPEC §5)
+		return err
+	}
 	auth, err := c.authenticator(db, log)
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ type UnitCmd struct {
 	Unlock   UnitUnlockCmd   `cmd:"" help:"Release a unit's lock (the remembered one unless --id is given)."`
 	Versions UnitVersionsCmd `cmd:"" help:"List a unit's versions, newest first."`
 	Restore  UnitRestoreCmd  `cmd:"" help:"Make an earlier version current again (as a new version)."`
+	Status   UnitStatusCmd   `cmd:"" help:"Show whether units are up to date with what they consume (exit 2 unless all green)."`
 }
 
 // client returns the API client for the global --server, authenticated

@@ -21,7 +21,7 @@ type AuditList struct {
 }
 
 // listAudit returns audit records, newest first, for admins.
-// Query: unit, principal, since (RFC 3339), limit.
+// Query: unit (any spelling of the ID), principal, since (RFC 3339), limit.
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	if err := s.allowed(r, store.ActionAll); err != nil {
 		return err
@@ -29,7 +29,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ httprouter.
 	q := r.URL.Query()
 	aq := store.AuditQuery{Principal: q.Get("principal")}
 	if u := q.Get("unit"); u != "" {
-		id, err := store.ParseID(u)
+		id, err := store.DecodeID(u) // a/b, a__b and a%2Fb all name a/b
 		if err != nil {
 			return err
 		}

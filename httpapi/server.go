@@ -69,6 +69,8 @@ func NewServer(cfg Config) *Server {
 	s.routeUnits()
 	s.routeLocks()
 	s.routeVersions()
+	s.routeDependencies()
+	s.routeStatus()
 	s.routeBackend()
 	s.routeAuth()
 	s.routeTokens()
@@ -105,7 +107,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 	r.URL.RawPath = r.URL.EscapedPath()
 	r.URL.Path = r.URL.RawPath
-	if r, ok := s.authenticate(rec, r); ok {
+	r, ok := s.authenticate(rec, r) // r now carries the principal, for the log line too
+	if ok {
 		s.router.ServeHTTP(rec, r)
 	}
 	route := info.route

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -55,10 +56,15 @@ func (db *DB) batch(fn func(tx *bolt.Tx, now time.Time) error) error {
 }
 
 func (db *DB) commitGroup(group []*batchCall) {
+	defer func() { // always release the waiters, even after a panic below
+		for _, call := range group {
+			close(call.done)
+		}
+	}()
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		now := db.Now()
 		for _, call := range group {
-			call.err = call.fn(tx, now)
+			call.err = unpanic(call.fn, tx, now)
 			var e *Error
 			if call.err != nil && !errors.As(call.err, &e) {
 				return call.err
@@ -68,12 +74,20 @@ func (db *DB) commitGroup(group []*batchCall) {
 	})
 	if err != nil && len(group) > 1 {
 		for _, call := range group {
-			call.err = db.update(call.fn)
+			call.err = db.update(func(tx *bolt.Tx, now time.Time) error { return unpanic(call.fn, tx, now) })
 		}
 	} else if err != nil {
 		group[0].err = err
 	}
-	for _, call := range group {
-		close(call.done)
-	}
+}
+
+// unpanic runs fn, turning a panic into an error: a panicking member must
+// not leave the committer running forever with its waiters blocked.
+func unpanic(fn func(tx *bolt.Tx, now time.Time) error, tx *bolt.Tx, now time.Time) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic in a batched write: %v", v)
+		}
+	}()
+	return fn(tx, now)
 }

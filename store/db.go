@@ -81,7 +81,7 @@ func Open(path string, opt Options) (*DB, error) {
 
 func (db *DB) init() error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range append([][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending, bucketAudit}, append(authBuckets(), rbacBuckets()...)...) {
+		for _, name := range append([][]byte{bucketMeta, bucketUnits, bucketVersions, bucketLocks, bucketBlobs, bucketBlobRefs, bucketOutputs, bucketPending, bucketAudit}, append(append(authBuckets(), rbacBuckets()...), edgeBuckets()...)...) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}

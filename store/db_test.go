@@ -89,7 +89,10 @@ func mustOpenAt(t testing.TB, path string, opt store.Options) *store.DB {
 //     valid JSON;
 //   - every record in "pending" decodes, is keyed by its own ID and names
 //     an existing unit (a finalized record's version may have been pruned
-//     since, so it is not checked).
+//     since, so it is not checked);
+//   - the dependency graph: records and the index by source agree, edges
+//     join existing units, and the edge graph has no cycles
+//     (checkEdgeInvariants in edge_invariants_test.go).
 func checkInvariants(t testing.TB, db *store.DB) {
 	t.Helper()
 	err := db.Bolt().View(func(tx *bolt.Tx) error {
@@ -262,6 +265,7 @@ func checkInvariants(t testing.TB, db *store.DB) {
 		if err != nil {
 			return err
 		}
+		checkEdgeInvariants(t, tx, units)
 		return tx.Bucket(bucketPending).ForEach(func(k, v []byte) error {
 			var p store.PendingVersion
 			if err := json.Unmarshal(v, &p); err != nil {

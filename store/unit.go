@@ -74,7 +74,7 @@ func (db *DB) ListUnits(prefix string) ([]*Unit, error) {
 	return out, err
 }
 
-// DeleteUnit removes a unit with its versions, blobs and lock. A locked
+// DeleteUnit removes a unit with its versions, blobs, lock and edges. A locked
 // unit is refused unless force is set. Returns ENOTFOUND, ELOCKED.
 func (db *DB) DeleteUnit(id string, force bool) error {
 	return db.update(func(tx *bolt.Tx, now time.Time) error {
@@ -107,6 +107,8 @@ func (db *DB) DeleteUnit(id string, force bool) error {
 			}
 		}
 		if err := deletePending(tx, func(p *PendingVersion) bool { return p.UnitID == id }); err != nil {
+			return err
+		} else if err := deleteEdges(tx, id); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketLocks).Delete([]byte(id)); err != nil {

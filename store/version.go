@@ -79,6 +79,7 @@ type content struct {
 	sha  [32]byte
 	md5  [16]byte
 	info *StateInfo
+	deps *stateDeps // outputs and data sources for the graph (nil: read them in the transaction)
 }
 
 // newContent validates state and computes its digests. Returns EINVALID.
@@ -87,7 +88,7 @@ func newContent(state []byte) (*content, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &content{data: state, sha: sha256.Sum256(state), md5: md5.Sum(state), info: info}, nil
+	return &content{data: state, sha: sha256.Sum256(state), md5: md5.Sum(state), info: info, deps: readDeps(state, info)}, nil
 }
 
 // ReadState returns the bytes and metadata of version n of unit id (n = 0:
@@ -278,6 +279,8 @@ func addVersion(tx *bolt.Tx, maxVersions int, id string, c *content, opt WriteOp
 	if err := prune(tx, vb, u, maxVersions); err != nil {
 		return nil, err
 	} else if err := putUnit(tx, u); err != nil {
+		return nil, err
+	} else if err := updateEdges(tx, id, c, now); err != nil {
 		return nil, err
 	}
 	ver.Current = true
