@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -67,7 +68,10 @@ func (s *Server) putDependency(w http.ResponseWriter, r *http.Request, p httprou
 		return err
 	}
 	e, created, err := s.db(r).PutDependency(to, req)
-	if err != nil {
+	var serr *store.Error
+	if errors.As(err, &serr) && len(serr.Cycle) > 0 {
+		return s.hideCycle(r, serr)
+	} else if err != nil {
 		return err
 	}
 	status := http.StatusOK
@@ -91,4 +95,19 @@ func (s *Server) deleteDependency(w http.ResponseWriter, r *http.Request, p http
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// hideCycle keeps a cycle refusal from naming units the caller may not
+// read: then it only says that a cycle would close.
+func (s *Server) hideCycle(r *http.Request, err *store.Error) error {
+	readable, rerr := s.Readable(r)
+	if rerr != nil {
+		return rerr
+	}
+	for _, id := range err.Cycle {
+		if !readable(id) {
+			return store.Errorf(store.ECONFLICT, "the dependency would close a cycle through units you cannot see")
+		}
+	}
+	return err
 }

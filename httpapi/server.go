@@ -174,6 +174,9 @@ func (s *Server) db(r *http.Request) *store.DB {
 	return s.store.As(store.Actor{Principal: who(r), RequestID: requestInfoFrom(r.Context()).id})
 }
 
+// RequestID returns the ID of the request (X-Request-ID).
+func RequestID(r *http.Request) string { return requestInfoFrom(r.Context()).id }
+
 // StoreFor is db for other surfaces: changes through it are audited as
 // the request's.
 func (s *Server) StoreFor(r *http.Request) *store.DB { return s.db(r) }

@@ -40,9 +40,8 @@ func (s *Server) principal(r *http.Request) (*authn.Authenticator, *authn.Princi
 	return auth, p, nil
 }
 
-// createToken makes an API token acting as the caller, or, for principals
-// with token.manage, as another subject with the given groups (service
-// accounts). Body: {"name", "expires_in" (seconds, optional), "owner",
+// createToken makes an API token acting as the caller, or, for admins, as
+// another subject with the given groups (service accounts). Body: {"name", "expires_in" (seconds, optional), "owner",
 // "groups"}.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
 	auth, p, err := s.principal(r)
@@ -61,7 +60,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ httproute
 		return store.Errorf(store.EINVALID, "expires_in must not be negative")
 	}
 	if body.Owner != "" && body.Owner != p.Subject {
-		if err := s.allowed(r, store.ActionTokenManage); err != nil {
+		// Minting a credential for another subject and groups is
+		// impersonation: admins only (token.manage covers listing and
+		// revoking others' tokens).
+		if err := s.allowed(r, store.ActionAll); err != nil {
 			return err
 		}
 		p = &authn.Principal{Subject: body.Owner, Groups: body.Groups}

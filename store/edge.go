@@ -96,7 +96,10 @@ func (db *DB) PutDependency(to string, req DependencyRequest) (info *EdgeInfo, c
 		if path, err := graph.FindPath(to, from, outgoingTargets(tx)); err != nil {
 			return err
 		} else if path != nil {
-			return Errorf(ECONFLICT, "%s:%s → %s would close the cycle %s", from, e.FromOutput, to, strings.Join(append([]string{from}, path...), " → "))
+			cycle := append([]string{from}, path...)
+			e := Errorf(ECONFLICT, "%s:%s → %s would close the cycle %s", from, e.FromOutput, to, strings.Join(cycle, " → "))
+			e.Cycle = cycle
+			return e
 		}
 		e.Declared = true
 		digests, err := sourceDigests(tx, from)

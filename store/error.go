@@ -19,11 +19,14 @@ const (
 )
 
 // Error is the one error type of OpenTaco. Lock is set for ELOCKED (and
-// for conflicts caused by a lock) so callers can show who holds it.
+// for conflicts caused by a lock) so callers can show who holds it; Cycle
+// for a dependency refused because it would close a cycle, so callers can
+// check the caller may see every unit the message names.
 type Error struct {
 	Code    string
 	Message string
 	Lock    *Lock
+	Cycle   []string // units of the cycle a refused dependency would close
 }
 
 func (e *Error) Error() string {

@@ -135,8 +135,12 @@ func (db *DB) FinalizePending(id string, state []byte) (*Version, error) {
 		}
 		p.Version = out.Version
 		auditor := db
-		if db.actor == nil { // a signed upload: audited as the version's creator
-			auditor = db.As(Actor{Principal: p.Who})
+		if db.actor == nil || db.actor.Principal == "" { // a signed upload: audited as the version's creator
+			a := Actor{Principal: p.Who}
+			if db.actor != nil {
+				a.RequestID = db.actor.RequestID
+			}
+			auditor = db.As(a)
 		}
 		if err := auditor.audit(tx, now, AuditWrite, p.UnitID, fmt.Sprintf("version %d via tfe (%s)", out.Version, p.ID)); err != nil {
 			return err

@@ -105,8 +105,8 @@ func ValidateRule(r Rule) error {
 		return Errorf(EINVALID, "a rule needs actions and resources")
 	}
 	for _, a := range r.Actions {
-		if a == "" || strings.ContainsAny(a, " /") {
-			return Errorf(EINVALID, "action %q is not valid", a)
+		if !knownAction(a) {
+			return Errorf(EINVALID, "action %q names no action (known: %s)", a, strings.Join(Actions, ", "))
 		}
 	}
 	for _, res := range r.Resources {
@@ -338,4 +338,15 @@ func GlobMatch(pattern, s string) bool {
 		s = s[i+len(part):]
 	}
 	return strings.HasSuffix(s, parts[len(parts)-1])
+}
+
+// knownAction reports whether a (a name or a glob) names at least one
+// action, so a misspelling is refused instead of silently granting nothing.
+func knownAction(a string) bool {
+	for _, known := range Actions {
+		if GlobMatch(a, known) {
+			return true
+		}
+	}
+	return false
 }
