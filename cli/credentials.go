@@ -97,27 +97,13 @@ func (f *credFile) put(server string, c *credential) error {
 	} else {
 		d.Credentials[key] = c
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
-		return err
-	}
-	return writeSecretFile(f.path, append(b, '\n'))
+	return writeJSONFile(f.path, d)
 }
 
 func (f *credFile) read() (*credFileData, error) {
 	d := &credFileData{}
-	b, err := os.ReadFile(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b, err = []byte("{}"), nil
-	}
-	if err != nil {
+	if err := readJSONFile(f.path, d, "delete it and log in again"); err != nil {
 		return nil, err
-	}
-	if err := json.Unmarshal(b, d); err != nil {
-		return nil, fmt.Errorf("%s is corrupt (delete it and log in again): %w", f.path, err)
 	}
 	if d.Credentials == nil {
 		d.Credentials = map[string]*credential{}

@@ -69,27 +69,13 @@ func (f *lockFile) set(server, id, lockID string) error {
 			delete(d.Locks, key)
 		}
 	}
-	b, err := json.MarshalIndent(d, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
-		return err
-	}
-	return writeFileAtomic(f.path, append(b, '\n'), 0o600)
+	return writeJSONFile(f.path, d)
 }
 
 func (f *lockFile) read() (*lockFileData, error) {
 	d := &lockFileData{}
-	b, err := os.ReadFile(f.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b, err = []byte("{}"), nil
-	}
-	if err != nil {
+	if err := readJSONFile(f.path, d, "delete it to forget remembered locks"); err != nil {
 		return nil, err
-	}
-	if err := json.Unmarshal(b, d); err != nil {
-		return nil, fmt.Errorf("%s is corrupt (delete it to forget remembered locks): %w", f.path, err)
 	}
 	if d.Locks == nil {
 		d.Locks = map[string]map[string]string{}
@@ -124,4 +110,33 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// readJSONFile decodes the JSON file at path into v; a missing file leaves
+// v as it is. A corrupt file's error says how to recover (fix).
+func readJSONFile(path string, v any, fix string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is corrupt (%s): %w", path, fix, err)
+	}
+	return nil
+}
+
+// writeJSONFile writes v as indented JSON, atomically, with mode 0600 in a
+// directory of mode 0700 (an existing file's mode is tightened first).
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	} else if err := os.Chmod(path, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o600)
 }

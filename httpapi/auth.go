@@ -72,47 +72,53 @@ func (s *Server) authConfig(w http.ResponseWriter, r *http.Request, _ httprouter
 	return nil
 }
 
-func (s *Server) authExchange(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+// credentialField reads the one required string field of an auth body
+// ({"id_token": ...}, {"refresh_token": ...}). Returns EINVALID.
+func (s *Server) credentialField(r *http.Request, field string) (*authn.Authenticator, string, error) {
 	auth, err := s.needAuth()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	var body struct {
-		IDToken string `json:"id_token"`
-	}
+	var body map[string]any
 	if err := decodeJSON(r, &body, false); err != nil {
-		return err
-	} else if body.IDToken == "" {
-		return store.Errorf(store.EINVALID, "id_token is required")
+		return nil, "", err
 	}
-	pair, _, err := auth.Exchange(r.Context(), body.IDToken)
+	v, _ := body[field].(string)
+	if v == "" {
+		return nil, "", store.Errorf(store.EINVALID, "%s is required", field)
+	}
+	return auth, v, nil
+}
+
+// writeTokens answers with credentials, which no cache may keep.
+func writeTokens(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, v)
+}
+
+func (s *Server) authExchange(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
+	auth, idToken, err := s.credentialField(r, "id_token")
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, pair)
+	pair, _, err := auth.Exchange(r.Context(), idToken)
+	if err != nil {
+		return err
+	}
+	writeTokens(w, http.StatusOK, pair)
 	return nil
 }
 
 func (s *Server) authRefresh(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	auth, err := s.needAuth()
+	auth, refresh, err := s.credentialField(r, "refresh_token")
 	if err != nil {
 		return err
 	}
-	var body struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := decodeJSON(r, &body, false); err != nil {
-		return err
-	} else if body.RefreshToken == "" {
-		return store.Errorf(store.EINVALID, "refresh_token is required")
-	}
-	pair, err := auth.Refresh(body.RefreshToken)
+	pair, err := auth.Refresh(refresh)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, pair)
+	writeTokens(w, http.StatusOK, pair)
 	return nil
 }
 
@@ -138,8 +144,7 @@ func (s *Server) issueS3Creds(w http.ResponseWriter, r *http.Request, _ httprout
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, creds)
+	writeTokens(w, http.StatusOK, creds)
 	return nil
 }
 
@@ -162,17 +167,11 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 // (every session that descends from one login). Unknown tokens are fine:
 // the caller is logged out either way.
 func (s *Server) authLogout(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
-	auth, err := s.needAuth()
+	auth, refresh, err := s.credentialField(r, "refresh_token")
 	if err != nil {
 		return err
 	}
-	var body struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := decodeJSON(r, &body, false); err != nil {
-		return err
-	}
-	if err := auth.Logout(body.RefreshToken); err != nil {
+	if err := auth.Logout(refresh); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -76,8 +76,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, _ httproute
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, CreatedToken{Token: secret, APIToken: t})
+	writeTokens(w, http.StatusCreated, CreatedToken{Token: secret, APIToken: t})
 	return nil
 }
 
