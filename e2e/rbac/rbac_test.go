@@ -176,4 +176,23 @@ func TestRBAC_Cloud(t *testing.T) {
 			t.Errorf("other/cloud after carl's init: %+v", u)
 		}
 	})
+
+	// BR-17 step 6: a stranded lock cannot be broken with a token that
+	// lacks unit.force_unlock; the workspace stays locked until one that
+	// has it does.
+	t.Run("ForceUnlockDenied", func(t *testing.T) {
+		srv.must(t, "admin", http.MethodPost, "/tfe/api/v2/workspaces/ws-"+ws+"/actions/lock", `{"reason":"stranded"}`, http.StatusOK)
+		w := newConfig(t, srv, tf, "r", srv.cloudBlock(ws), "walt")
+		w.mustRun(t, "init")
+		w.mustFail(t, []string{"force-unlock", "-force", "acme/" + ws}, "forbidden", `you may not unit.force_unlock unit "team-a/cloud"`)
+		if u := srv.unit(t, id); !u.Locked {
+			t.Fatal("the writer's refused force-unlock released the lock")
+		}
+		c := newConfig(t, srv, tf, "r", srv.cloudBlock(ws), "carl")
+		c.mustRun(t, "init")
+		c.mustRun(t, "force-unlock", "-force", "acme/"+ws)
+		if u := srv.unit(t, id); u.Locked {
+			t.Fatal("still locked after carl's force-unlock")
+		}
+	})
 }
