@@ -33,6 +33,7 @@ type ProviderMetadata struct {
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
 	JWKSURI               string `json:"jwks_uri"`
+	UserInfoEndpoint      string `json:"userinfo_endpoint"`
 	// TokenEndpointAuthMethods lists how clients may authenticate at the
 	// token endpoint (client_secret_basic when empty).
 	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported,omitempty"`

@@ -64,6 +64,7 @@ func (a *Authenticator) AuthCodeURL(ctx context.Context, state, challenge, redir
 // tokenAnswer is the part of the provider's token response used here.
 type tokenAnswer struct {
 	IDToken          string `json:"id_token"`
+	AccessToken      string `json:"access_token"`
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description"`
 }
@@ -95,8 +96,50 @@ func (a *Authenticator) ExchangeCode(ctx context.Context, code, verifier, redire
 	if err := checkNonce(ans.IDToken, PKCEChallenge(verifier)); err != nil {
 		return nil, err
 	}
+	if p.Email == "" || len(p.Groups) == 0 {
+		a.oidc.fillFromUserInfo(ctx, meta, ans.AccessToken, p)
+	}
 	p.Roles = []string{}
 	return p, nil
+}
+
+// fillFromUserInfo completes a principal from the provider's UserInfo
+// endpoint: providers that also issue an access token may serve scope
+// claims (email, groups) only there (OIDC Core §5.4). The subject must
+// match the ID token's; a failure leaves the principal as it is.
+func (v *oidcVerifier) fillFromUserInfo(ctx context.Context, meta *ProviderMetadata, accessToken string, p *Principal) {
+	if meta.UserInfoEndpoint == "" || accessToken == "" {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, meta.UserInfoEndpoint, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	var claims map[string]any
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&claims) != nil || claims["sub"] != p.Subject {
+		return
+	}
+	if email, ok := claims["email"].(string); ok && p.Email == "" {
+		p.Email = email
+	}
+	if len(p.Groups) == 0 {
+		switch g := claims[v.cfg.GroupsClaim].(type) {
+		case []any:
+			for _, x := range g {
+				if s, ok := x.(string); ok {
+					p.Groups = append(p.Groups, s)
+				}
+			}
+		case string:
+			p.Groups = append(p.Groups, g)
+		}
+	}
 }
 
 // redeem posts the code to the token endpoint. A client with a secret

@@ -22,8 +22,9 @@ import (
 	"github.com/opentaco/opentaco/store"
 )
 
-// opEmail is the e-mail address the example OP keeps for opSubject; it is
-// only in its tokens when the provider chooses to put it there.
+// opEmail is the e-mail address the example OP keeps for opSubject. The OP
+// serves it from UserInfo only, not in the ID token, so this checks that
+// OpenTaco asks there.
 const opEmail = "test-user@zitadel.ch"
 
 // TestLogin_OpentacoCLI: `opentaco login --no-browser` (cli.Run, in
@@ -71,8 +72,8 @@ func TestLogin_OpentacoCLI(t *testing.T) {
 	if who.Subject != opSubject || who.Kind != authn.KindAccess {
 		t.Fatalf("whoami: %+v, want subject %s with an access token", who, opSubject)
 	}
-	if who.Email != "" && who.Email != opEmail {
-		t.Errorf("whoami: email %q, want %q (or none)", who.Email, opEmail)
+	if who.Email != opEmail { // from UserInfo: the OP leaves it out of the ID token
+		t.Errorf("whoami: email %q, want %q", who.Email, opEmail)
 	}
 	if who.Email != "" && !strings.Contains(res.stderr, "as "+opSubject+" ("+who.Email+")") {
 		t.Errorf("login did not name the e-mail %s:\n%s", who.Email, res.stderr)
