@@ -53,6 +53,9 @@ func (c *UnitStatusCmd) Run(g *Globals) error {
 			return err
 		}
 		list, answer = all.Units, all
+		if len(list) == 0 { // a mistyped prefix must not pass a CI gate
+			return store.Errorf(store.ENOTFOUND, "no units match prefix %q", c.Prefix)
+		}
 	}
 	if err := g.printStatuses(list, answer, client); err != nil {
 		return err

@@ -241,7 +241,7 @@ func (c *UnitLockCmd) Run(g *Globals) error {
 // UnitUnlockCmd releases a unit's lock.
 type UnitUnlockCmd struct {
 	unitArg
-	LockID string `name:"id" help:"Lock ID to release (default: the one remembered by 'unit lock')."`
+	LockID string `name:"id" aliases:"lock-id" help:"Lock ID to release (default: the one remembered by 'unit lock')."`
 	Force  bool   `help:"Break the lock whoever holds it (needs unit.force_unlock)."`
 }
 
@@ -254,7 +254,17 @@ func (c *UnitUnlockCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	} else if lockID == "" && !c.Force {
-		return store.Errorf(store.EINVALID, "no lock ID of %s is remembered for %s: pass --id, or --force to break the lock", id, g.Server)
+		held, err := g.client().GetLock(g.ctx, id)
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			if _, err := g.client().GetUnit(g.ctx, id); err != nil {
+				return err
+			}
+			g.notef("Unit %s was not locked.", id)
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return store.Errorf(store.EINVALID, "%s is locked by %q (lock %s) and no lock ID of it is remembered for %s: pass --id %s, or --force to break the lock", id, held.Who, held.ID, g.Server, held.ID)
 	}
 	res, err := g.client().Unlock(g.ctx, id, lockID, c.Force)
 	if err != nil {

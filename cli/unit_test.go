@@ -329,7 +329,9 @@ func TestCLI_Unit(t *testing.T) {
 		e.fail(2, "", "unit", "create", "a/../b")
 		e.fail(2, "", "unit", "info", "x/lock")
 		e.fail(2, "[1, 2]", "unit", "push", "a/b")
-		e.fail(2, "", "unit", "unlock", "a/b") // nothing remembered, no --id
+		if r := e.run("", "unit", "unlock", "a/b"); r.code != 0 || !strings.Contains(r.stderr, "was not locked") {
+			t.Fatalf("unlock of an unlocked unit with nothing remembered: %+v", r)
+		}
 		e.fail(2, "", "unit", "restore", "a/b", "--timestamp", "yesterday")
 
 		// conflict → 5
@@ -347,6 +349,9 @@ func TestCLI_Unit(t *testing.T) {
 		other.fail(6, "", "unit", "unlock", "a/b", "--id", "L2")
 		other.fail(6, "", "unit", "rm", "a/b")
 		other.fail(6, "", "unit", "restore", "a/b", "--version", "1")
+		if msg := other.fail(2, "", "unit", "unlock", "a/b"); !strings.Contains(msg, "L1") { // locked, nothing remembered, no --id
+			t.Fatalf("unlock without a lock ID does not name the holder's lock: %s", msg)
+		}
 		other.ok("", "unit", "unlock", "a/b", "--force")
 
 		// usage errors → 64
