@@ -43,6 +43,8 @@ type CLI struct {
 	Token   TokenCmd   `cmd:"" help:"Manage API tokens (for Terraform and CI)."`
 	RBAC    RBACCmd    `cmd:"" name:"rbac" help:"Manage roles, permissions and assignments (admins)."`
 	Audit   AuditCmd   `cmd:"" help:"Print the audit trail of changes (admins)."`
+	Backup  BackupCmd  `cmd:"" help:"Save a consistent snapshot of the server's database (admins)."`
+	Creds   CredsCmd   `cmd:"" help:"Print short-lived S3 credentials (AWS credential_process JSON)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,4 +92,19 @@ func forceQuery(force bool) url.Values {
 		return nil
 	}
 	return url.Values{"force": {"true"}}
+}
+
+// Backup streams a consistent snapshot of the server's database to w and
+// returns its size. Returns EFORBIDDEN for non-admins.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/backup", nil, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = store.Errorf(store.EINTERNAL, "backup cut short: %d of %d bytes", n, resp.ContentLength)
+	}
+	return n, err
 }

@@ -42,11 +42,12 @@ type Server struct {
 	router       *httprouter.Router
 	seq          atomic.Uint64
 	renderers    map[string]ErrorRenderer // path prefix → error shape of that surface
+	metrics      *metrics
 }
 
 // NewServer builds the router with every route.
 func NewServer(cfg Config) *Server {
-	s := &Server{store: cfg.Store, log: cfg.Logger, maxStateSize: cfg.MaxStateSize, authDisabled: cfg.AuthDisabled, auth: cfg.Auth, renderers: map[string]ErrorRenderer{}}
+	s := &Server{store: cfg.Store, log: cfg.Logger, maxStateSize: cfg.MaxStateSize, authDisabled: cfg.AuthDisabled, auth: cfg.Auth, renderers: map[string]ErrorRenderer{}, metrics: newMetrics()}
 	if s.maxStateSize <= 0 {
 		s.maxStateSize = DefaultMaxStateSize
 	}
@@ -76,6 +77,8 @@ func NewServer(cfg Config) *Server {
 	s.routeTokens()
 	s.routeRBAC()
 	s.routeAudit()
+	s.routeMetrics()
+	s.routeBackup()
 	return s
 }
 
@@ -115,6 +118,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if route == "" {
 		route = "unmatched"
 	}
+	s.metrics.observe(r.Method, route, rec.status, time.Since(start))
 	s.log.Info().
 		Str("method", r.Method).
 		Str("route", route).
