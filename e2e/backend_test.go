@@ -12,37 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opentaco/opentaco/e2e/e2etest"
 	"github.com/opentaco/opentaco/httpapi"
 	"github.com/opentaco/opentaco/store"
 )
-
-// stateDoc is the part of a state file the tests look at.
-type stateDoc struct {
-	Serial  int64  `json:"serial"`
-	Lineage string `json:"lineage"`
-	Outputs map[string]struct {
-		Value any `json:"value"`
-	} `json:"outputs"`
-}
-
-func parseState(t *testing.T, b []byte) stateDoc {
-	t.Helper()
-	var s stateDoc
-	mustJSON(t, b, &s)
-	return s
-}
-
-// statePull runs `state pull` and returns its output without the one
-// trailing newline the CLI adds; it fails the test if that newline is
-// missing.
-func statePull(t *testing.T, tl tool, dir string) []byte {
-	t.Helper()
-	out, ok := strings.CutSuffix(mustRun(t, tl, dir, "state", "pull").stdout, "\n")
-	if !ok {
-		t.Fatalf("%s state pull: output does not end in a newline", tl.name)
-	}
-	return []byte(out)
-}
 
 // checkBackendStatuses fails the test if any http-backend request was
 // answered outside 2xx, other than a GET of a unit with no state yet.
@@ -70,34 +43,34 @@ func countMethods(t *testing.T, srv *server) map[string]int {
 // are the same bytes, and each apply made exactly one version.
 func TestBackend_Lifecycle(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		for _, v := range variants {
 			t.Run(v.name, func(t *testing.T) {
 				t.Parallel()
 				srv := startServer(t)
-				id := "myapp/" + tl.name
-				dir := writeConfig(t, "r", srv.httpBackend(id, v.opts))
-				mustRun(t, tl, dir, "init")
-				mustRun(t, tl, dir, "apply", "-auto-approve")
-				if vs := srv.versions(t, id); len(vs) != 1 {
+				id := "myapp/" + tl.Name
+				sb := writeConfig(t, "r", srv.httpBackend(id, v.opts))
+				sb.MustRun(t, tl, "init")
+				sb.MustRun(t, tl, "apply", "-auto-approve")
+				if vs := srv.Versions(t, id); len(vs) != 1 {
 					t.Fatalf("after the first apply: %d versions, want 1", len(vs))
 				}
-				mustRun(t, tl, dir, "apply", "-auto-approve", "-var", "v=two")
+				sb.MustRun(t, tl, "apply", "-auto-approve", "-var", "v=two")
 
-				pulled := statePull(t, tl, dir)
-				stored := srv.download(t, id)
+				pulled := sb.StatePull(t, tl, e2etest.RunOpts{})
+				stored := srv.Download(t, id)
 				if !bytes.Equal(pulled, stored) {
 					t.Errorf("state pull (minus its newline) differs from the download: %d vs %d bytes", len(pulled), len(stored))
 				}
 				if got := srv.backendState(t, id); !bytes.Equal(got, stored) {
 					t.Errorf("backend GET differs from the download: %d vs %d bytes", len(got), len(stored))
 				}
-				st := parseState(t, stored)
+				st := e2etest.ParseState(t, stored)
 				if got := st.Outputs["v"].Value; got != "two" {
 					t.Errorf("stored output v = %v, want two", got)
 				}
 
-				vs := srv.versions(t, id)
+				vs := srv.Versions(t, id)
 				if len(vs) != 2 {
 					t.Fatalf("%d versions, want 2", len(vs))
 				}
@@ -115,7 +88,7 @@ func TestBackend_Lifecycle(t *testing.T) {
 				case cur.Source != store.SourceBackend || cur.Lineage != st.Lineage:
 					t.Errorf("current version source %q lineage %q; want backend, %q", cur.Source, cur.Lineage, st.Lineage)
 				}
-				if l := srv.lockOf(t, id); l != nil {
+				if l := srv.LockOf(t, id); l != nil {
 					t.Errorf("unit still locked after the applies: %+v", l)
 				}
 				checkBackendStatuses(t, srv)
@@ -139,7 +112,7 @@ func TestBackend_DottedIDs(t *testing.T) {
 		opts backendOpts
 		args []string
 	}
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
 		var cases []idCase
 		for _, id := range []string{"foo.bar", "app.json", "v1.2.3", "team/app", "team/app.prod"} {
@@ -158,9 +131,9 @@ func TestBackend_DottedIDs(t *testing.T) {
 			for _, c := range cases {
 				t.Run(strings.ReplaceAll(c.id, "/", "%2F"), func(t *testing.T) {
 					t.Parallel()
-					dir := writeConfig(t, "r", srv.httpBackend(c.id, c.opts))
-					mustRun(t, tl, dir, "init")
-					mustRun(t, tl, dir, append([]string{"apply", "-auto-approve"}, c.args...)...)
+					sb := writeConfig(t, "r", srv.httpBackend(c.id, c.opts))
+					sb.MustRun(t, tl, "init")
+					sb.MustRun(t, tl, append([]string{"apply", "-auto-approve"}, c.args...)...)
 				})
 			}
 		})
@@ -168,33 +141,33 @@ func TestBackend_DottedIDs(t *testing.T) {
 			return
 		}
 		for _, c := range cases {
-			u := srv.unit(t, c.id)
+			u := srv.Unit(t, c.id)
 			if u == nil || u.ID != c.id || u.VersionCount != 1 || u.Locked {
 				t.Errorf("GET /v1/units/%s = %+v; want unit %q with 1 version, unlocked", c.id, u, c.id)
 				continue
 			}
-			if a, b := srv.download(t, c.id), srv.backendState(t, c.id); !bytes.Equal(a, b) {
+			if a, b := srv.Download(t, c.id), srv.backendState(t, c.id); !bytes.Equal(a, b) {
 				t.Errorf("%s: management download and backend GET differ", c.id)
 			}
 		}
 		for _, missing := range []string{"foo", "app", "v1", "v1.2", "team", "app.prod", "org", "org/team", "org/team/app"} {
-			if r := do(t, http.MethodGet, srv.unitURL(missing, ""), nil); r.status != http.StatusNotFound {
-				t.Errorf("GET /v1/units/%s: status %d, want 404", missing, r.status)
+			if r := srv.Do(t, http.MethodGet, srv.UnitURL(missing, ""), "", nil); r.Status != http.StatusNotFound {
+				t.Errorf("GET /v1/units/%s: status %d, want 404", missing, r.Status)
 			}
 		}
 		for _, id := range []string{"foo.bar", "app.json"} {
-			r := do(t, http.MethodGet, srv.unitURL(id, ""), nil)
-			expect(t, "GET unit "+id, r, http.StatusOK)
+			r := srv.Do(t, http.MethodGet, srv.UnitURL(id, ""), "", nil)
+			e2etest.Expect(t, "GET unit "+id, r, http.StatusOK)
 			var u store.Unit
-			if mustJSON(t, r.body, &u); u.ID != id || u.Size == 0 {
-				t.Errorf("GET /v1/units/%s = %s; want unit %q with its state", id, r.body, id)
+			if e2etest.MustJSON(t, r.Body, &u); u.ID != id || u.Size == 0 {
+				t.Errorf("GET /v1/units/%s = %s; want unit %q with its state", id, r.Body, id)
 			}
 		}
 
-		r := do(t, http.MethodGet, srv.URL+"/v1/units", nil)
-		expect(t, "list units", r, http.StatusOK)
+		r := srv.Do(t, http.MethodGet, srv.URL+"/v1/units", "", nil)
+		e2etest.Expect(t, "list units", r, http.StatusOK)
 		var list httpapi.UnitList
-		mustJSON(t, r.body, &list)
+		e2etest.MustJSON(t, r.Body, &list)
 		var got, want []string
 		for _, u := range list.Units {
 			got = append(got, u.ID)
@@ -214,7 +187,7 @@ func TestBackend_DottedIDs(t *testing.T) {
 // byte, and the next plan sees no changes; terraform also does ~80 MB.
 func TestBackend_LargeState(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		largeState(t, tl, "large", 8_000_000)
 	})
 	t.Run("80MB", func(t *testing.T) {
@@ -222,28 +195,28 @@ func TestBackend_LargeState(t *testing.T) {
 			t.Skip("the ~80 MB state takes long; skipped with -short")
 		}
 		t.Parallel()
-		largeState(t, findTool(t, "terraform"), "large80", 80_000_000)
+		largeState(t, e2etest.FindTool(t, "terraform"), "large80", 80_000_000)
 	})
 }
 
-func largeState(t *testing.T, tl tool, fixture string, minSize int64) {
+func largeState(t *testing.T, tl e2etest.Tool, fixture string, minSize int64) {
 	srv := startServer(t)
-	id := "big/" + tl.name
-	dir := writeConfig(t, fixture, srv.httpBackend(id, backendOpts{}))
-	mustRun(t, tl, dir, "init")
-	if res := runTimeout(t, tl, dir, 8*time.Minute, "apply", "-auto-approve"); res.code != 0 {
-		t.Fatalf("apply: exit %d, want 0", res.code)
+	id := "big/" + tl.Name
+	sb := writeConfig(t, fixture, srv.httpBackend(id, backendOpts{}))
+	sb.MustRun(t, tl, "init")
+	if res := sb.RunWith(t, tl, e2etest.RunOpts{Timeout: 8 * time.Minute}, "apply", "-auto-approve"); res.Code != 0 {
+		t.Fatalf("apply: exit %d, want 0", res.Code)
 	}
 
 	stored := srv.backendState(t, id)
-	pulled := statePull(t, tl, dir)
+	pulled := sb.StatePull(t, tl, e2etest.RunOpts{})
 	if a, b := sha256.Sum256(stored), sha256.Sum256(pulled); a != b {
 		t.Errorf("stored state sha256 %x (%d bytes) != state pull %x (%d bytes)", a, len(stored), b, len(pulled))
 	}
-	if res := runTimeout(t, tl, dir, 8*time.Minute, "plan", "-detailed-exitcode"); res.code != 0 {
-		t.Errorf("plan -detailed-exitcode: exit %d, want 0 (no changes)", res.code)
+	if res := sb.RunWith(t, tl, e2etest.RunOpts{Timeout: 8 * time.Minute}, "plan", "-detailed-exitcode"); res.Code != 0 {
+		t.Errorf("plan -detailed-exitcode: exit %d, want 0 (no changes)", res.Code)
 	}
-	vs := srv.versions(t, id)
+	vs := srv.Versions(t, id)
 	if len(vs) != 1 || vs[0].Size != int64(len(stored)) || vs[0].Size < minSize {
 		var sizes []int64
 		for _, v := range vs {
@@ -251,7 +224,7 @@ func largeState(t *testing.T, tl tool, fixture string, minSize int64) {
 		}
 		t.Errorf("version sizes %v; want one version of %d bytes (at least %d)", sizes, len(stored), minSize)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "errored.tfstate")); err == nil {
+	if _, err := os.Stat(filepath.Join(sb.Dir, "errored.tfstate")); err == nil {
 		t.Errorf("errored.tfstate was written")
 	}
 	checkBackendStatuses(t, srv)

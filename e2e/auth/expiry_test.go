@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opentaco/opentaco/e2e/e2etest"
 )
 
 // Timing of BR-11: T1 lives t1Life seconds and the apply holds the lock
@@ -34,7 +36,7 @@ var lockIDRe = regexp.MustCompile(`(?:ID=|ID:\s+)([0-9a-fA-F-]{36})`)
 // push bumps) and, when it had none, the lineage.
 func TestBackend_TokenExpiresMidApply(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		for _, prior := range []bool{false, true} {
 			name := map[bool]string{false: "Fresh", true: "PriorState"}[prior]
 			t.Run(name, func(t *testing.T) {
@@ -45,34 +47,34 @@ func TestBackend_TokenExpiresMidApply(t *testing.T) {
 	})
 }
 
-func tokenExpiresMidApply(t *testing.T, tl tool, prior bool) {
+func tokenExpiresMidApply(t *testing.T, tl e2etest.Tool, prior bool) {
 	const id = "x1"
 	srv := startServer(t)
 	fixture, applyArgs := "r-slow", []string{"apply", "-auto-approve"}
 	if prior {
 		fixture = "r-slow-replace"
 	}
-	dir := writeConfig(t, fixture, srv.httpBackend(id))
-	mustRun(t, tl, dir, srv.Admin, "init")
+	sb := writeConfig(t, fixture, srv.httpBackend(id))
+	mustRun(t, tl, sb, srv.Admin, "init")
 	if prior {
-		mustRun(t, tl, dir, srv.Admin, "apply", "-auto-approve", "-var", "v=zero", "-var", "sleep=0")
+		mustRun(t, tl, sb, srv.Admin, "apply", "-auto-approve", "-var", "v=zero", "-var", "sleep=0")
 	}
-	before := len(srv.versions(t, id))
+	before := len(srv.Versions(t, id))
 
 	// Steps 1-2: T1, valid for a few seconds; the slow apply.
 	t1 := srv.createToken(t, "t1", t1Life)
 	if t1.Expires == nil {
 		t.Fatal("T1 has no expiry")
 	}
-	res := run(t, tl, dir, t1.Token, applyArgs...)
-	if res.code != 1 {
-		t.Fatalf("apply with T1 expiring mid-run: exit %d, want 1", res.code)
+	res := run(t, tl, sb, t1.Token, applyArgs...)
+	if res.Code != 1 {
+		t.Fatalf("apply with T1 expiring mid-run: exit %d, want 1", res.Code)
 	}
-	saved, err := os.ReadFile(filepath.Join(dir, "errored.tfstate"))
+	saved, err := os.ReadFile(filepath.Join(sb.Dir, "errored.tfstate"))
 	if err != nil {
 		t.Fatalf("apply left no errored.tfstate: %v", err)
 	}
-	out := res.out()
+	out := res.Out()
 	if !regexp.MustCompile(`(?i)error releasing the state lock`).MatchString(out) || !strings.Contains(out, "401") {
 		t.Errorf("apply output does not report that releasing the lock failed with 401")
 	}
@@ -82,19 +84,19 @@ func tokenExpiresMidApply(t *testing.T, tl tool, prior bool) {
 	// redirect), the unlock among them.
 	var locked, unlocked, wrote bool
 	var late int
-	for _, r := range srv.rec.with(t1.Token) {
+	for _, r := range srv.Requests.With(t1.Token) {
 		switch {
-		case r.at.After(*t1.Expires):
+		case r.At.After(*t1.Expires):
 			late++
-			if r.status != http.StatusUnauthorized {
-				t.Errorf("%s %s with T1 after its expiry → %d, want 401", r.method, r.path, r.status)
+			if r.Status != http.StatusUnauthorized {
+				t.Errorf("%s %s with T1 after its expiry → %d, want 401", r.Method, r.Path, r.Status)
 			}
-			unlocked = unlocked || r.method == "UNLOCK"
-			wrote = wrote || r.method == http.MethodPost || r.method == http.MethodPut
-		case r.method == "LOCK":
-			locked = r.status == http.StatusOK
-		case r.status >= 300 && !(r.method == http.MethodGet && r.status == http.StatusNotFound):
-			t.Errorf("%s %s with T1 before its expiry → %d", r.method, r.path, r.status)
+			unlocked = unlocked || r.Method == "UNLOCK"
+			wrote = wrote || r.Method == http.MethodPost || r.Method == http.MethodPut
+		case r.Method == "LOCK":
+			locked = r.Status == http.StatusOK
+		case r.Status >= 300 && !(r.Method == http.MethodGet && r.Status == http.StatusNotFound):
+			t.Errorf("%s %s with T1 before its expiry → %d", r.Method, r.Path, r.Status)
 		}
 	}
 	if !locked {
@@ -106,20 +108,20 @@ func tokenExpiresMidApply(t *testing.T, tl tool, prior bool) {
 	if prior && !wrote {
 		t.Errorf("with a prior state the final write was not attempted with T1")
 	}
-	if after := len(srv.versions(t, id)); after != before {
+	if after := len(srv.Versions(t, id)); after != before {
 		t.Errorf("versions: %d before the apply, %d after; want nothing written", before, after)
 	}
-	held := srv.lockOf(t, id)
+	held := srv.LockOf(t, id)
 	if held == nil {
 		t.Fatal("the lock of the failed apply vanished with its token")
 	}
 
 	// Step 3: T2; plan names the holder L.
 	t2 := srv.createToken(t, "t2", 0)
-	res = run(t, tl, dir, t2.Token, "plan", "-lock-timeout=0s")
-	m := lockIDRe.FindStringSubmatch(res.out())
-	if res.code != 1 || m == nil {
-		t.Fatalf("plan with T2 while the lock is held: exit %d, want 1 naming the lock ID", res.code)
+	res = run(t, tl, sb, t2.Token, "plan", "-lock-timeout=0s")
+	m := lockIDRe.FindStringSubmatch(res.Out())
+	if res.Code != 1 || m == nil {
+		t.Fatalf("plan with T2 while the lock is held: exit %d, want 1 naming the lock ID", res.Code)
 	}
 	lockID := m[1]
 	if lockID != held.ID {
@@ -127,33 +129,33 @@ func tokenExpiresMidApply(t *testing.T, tl tool, prior bool) {
 	}
 
 	// Step 4: force-unlock with T2.
-	mustRun(t, tl, dir, t2.Token, "force-unlock", "-force", lockID)
-	if l := srv.lockOf(t, id); l != nil {
+	mustRun(t, tl, sb, t2.Token, "force-unlock", "-force", lockID)
+	if l := srv.LockOf(t, id); l != nil {
 		t.Fatalf("after force-unlock the unit is still locked by %+v", l)
 	}
 
 	// Step 5: push the saved state; it becomes a version equal to it.
-	mustRun(t, tl, dir, t2.Token, "state", "push", "errored.tfstate")
-	if vs := srv.versions(t, id); len(vs) != before+1 {
+	mustRun(t, tl, sb, t2.Token, "state", "push", "errored.tfstate")
+	if vs := srv.Versions(t, id); len(vs) != before+1 {
 		t.Fatalf("versions after state push: %d, want %d", len(vs), before+1)
 	}
-	got := srv.download(t, id)
+	got := srv.Download(t, id)
 	if want := asPushed(t, saved, got); !bytes.Equal(got, want) {
-		t.Errorf("stored state (%d bytes) differs from errored.tfstate (%d bytes)\nstored:\n%s\nerrored.tfstate:\n%s", len(got), len(saved), tail(string(got), 1500), tail(string(saved), 1500))
+		t.Errorf("stored state (%d bytes) differs from errored.tfstate (%d bytes)\nstored:\n%s\nerrored.tfstate:\n%s", len(got), len(saved), e2etest.Tail(string(got), 1500), e2etest.Tail(string(saved), 1500))
 	}
 
 	// Step 6: nothing left to do.
-	res = mustRun(t, tl, dir, t2.Token, "plan", "-detailed-exitcode")
-	if !strings.Contains(res.out(), "No changes") {
+	res = mustRun(t, tl, sb, t2.Token, "plan", "-detailed-exitcode")
+	if !strings.Contains(res.Out(), "No changes") {
 		t.Errorf("plan after recovery does not say \"No changes\"")
 	}
-	for _, r := range srv.rec.with(t2.Token) {
-		if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden || r.status >= 500 {
-			t.Errorf("%s %s with T2 → %d", r.method, r.path, r.status)
+	for _, r := range srv.Requests.With(t2.Token) {
+		if r.Status == http.StatusUnauthorized || r.Status == http.StatusForbidden || r.Status >= 500 {
+			t.Errorf("%s %s with T2 → %d", r.Method, r.Path, r.Status)
 		}
 	}
-	if r := srv.do(t, http.MethodGet, "/v1/backend/"+id, t1.Token, nil); r.status != http.StatusUnauthorized {
-		t.Errorf("GET with T1 after recovery → %d, want 401", r.status)
+	if r := srv.do(t, http.MethodGet, "/v1/backend/"+id, t1.Token, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("GET with T1 after recovery → %d, want 401", r.Status)
 	}
 }
 
@@ -192,52 +194,52 @@ var (
 // request of the running apply.
 func TestBackend_TokenRevokedMidApply(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		const id = "x1"
 		srv := startServer(t)
-		dir := writeConfig(t, "r-slow", srv.httpBackend(id))
-		mustRun(t, tl, dir, srv.Admin, "init")
+		sb := writeConfig(t, "r-slow", srv.httpBackend(id))
+		mustRun(t, tl, sb, srv.Admin, "init")
 		t1 := srv.createToken(t, "t1", 0)
-		done := make(chan result, 1)
-		go func() { done <- run(t, tl, dir, t1.Token, "apply", "-auto-approve") }()
+		done := make(chan e2etest.Result, 1)
+		go func() { done <- run(t, tl, sb, t1.Token, "apply", "-auto-approve") }()
 		// Revoke once the apply holds the lock and has read the state,
 		// with a margin so that it is inside the provisioner's 10 s sleep.
 		deadline := time.Now().Add(30 * time.Second)
-		for len(srv.rec.with(t1.Token)) < 2 {
+		for len(srv.Requests.With(t1.Token)) < 2 {
 			if time.Now().After(deadline) {
 				t.Fatal("the apply never took the lock and read the state")
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(2 * time.Second)
-		if srv.lockOf(t, id) == nil {
+		if srv.LockOf(t, id) == nil {
 			t.Fatal("the apply does not hold the lock")
 		}
 		revokedAt := time.Now()
-		srv.expect(t, "revoke T1", srv.do(t, http.MethodDelete, "/v1/tokens/"+t1.ID, srv.Admin, nil), http.StatusNoContent)
+		e2etest.Expect(t, "revoke T1", srv.do(t, http.MethodDelete, "/v1/tokens/"+t1.ID, srv.Admin, nil), http.StatusNoContent)
 		res := <-done
-		if res.code != 1 {
-			t.Fatalf("apply with T1 revoked mid-run: exit %d, want 1", res.code)
+		if res.Code != 1 {
+			t.Fatalf("apply with T1 revoked mid-run: exit %d, want 1", res.Code)
 		}
-		if _, err := os.Stat(filepath.Join(dir, "errored.tfstate")); err != nil {
+		if _, err := os.Stat(filepath.Join(sb.Dir, "errored.tfstate")); err != nil {
 			t.Errorf("no errored.tfstate: %v", err)
 		}
 		late := 0
-		for _, r := range srv.rec.with(t1.Token) {
-			if r.at.After(revokedAt) {
+		for _, r := range srv.Requests.With(t1.Token) {
+			if r.At.After(revokedAt) {
 				late++
-				if r.status != http.StatusUnauthorized {
-					t.Errorf("%s %s with T1 after its revocation → %d, want 401", r.method, r.path, r.status)
+				if r.Status != http.StatusUnauthorized {
+					t.Errorf("%s %s with T1 after its revocation → %d, want 401", r.Method, r.Path, r.Status)
 				}
 			}
 		}
 		if late < 2 {
 			t.Errorf("%d requests with T1 after its revocation, want the final write (or its read) and the unlock", late)
 		}
-		if vs := srv.versions(t, id); len(vs) != 0 {
+		if vs := srv.Versions(t, id); len(vs) != 0 {
 			t.Errorf("%d versions written with a revoked token", len(vs))
 		}
-		if srv.lockOf(t, id) == nil {
+		if srv.LockOf(t, id) == nil {
 			t.Error("the lock vanished with the revoked token")
 		}
 	})

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/opentaco/opentaco/e2e/e2etest"
 )
 
 // TestCloud_Discovery is BR-12: discovery, the API version header on ping
@@ -20,13 +22,13 @@ func TestCloud_Discovery(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 
-	disco := srv.do(t, http.MethodGet, "/.well-known/terraform.json", "", nil, "Accept", "application/json")
-	expect(t, "discovery (no credentials)", disco, http.StatusOK)
-	if mt, _, err := mime.ParseMediaType(disco.header.Get("Content-Type")); err != nil || mt != "application/json" {
-		t.Errorf("discovery Content-Type %q, want application/json", disco.header.Get("Content-Type"))
+	disco := srv.Do(t, http.MethodGet, "/.well-known/terraform.json", "", nil, "Accept", "application/json")
+	e2etest.Expect(t, "discovery (no credentials)", disco, http.StatusOK)
+	if mt, _, err := mime.ParseMediaType(disco.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		t.Errorf("discovery Content-Type %q, want application/json", disco.Header.Get("Content-Type"))
 	}
 	var services map[string]json.RawMessage
-	mustJSON(t, disco.body, &services)
+	e2etest.MustJSON(t, disco.Body, &services)
 	base, _ := url.Parse(srv.URL + "/.well-known/terraform.json")
 	for _, key := range []string{"tfe.v2", "tfe.v2.1", "state.v2"} {
 		var v string
@@ -65,20 +67,20 @@ func TestCloud_Discovery(t *testing.T) {
 	checkPing(t, srv, "/tfe/api/v2/ping", srv.URL+"/tfe/api/v2/ping")
 
 	for _, root := range []string{"/tfe/api/v2", "/api/v2"} {
-		r := srv.do(t, http.MethodGet, root+"/organizations/"+org+"/entitlement-set", tok, nil, "Accept", "application/vnd.api+json")
-		expect(t, root+" entitlement-set", r, http.StatusOK)
+		r := srv.Do(t, http.MethodGet, root+"/organizations/"+org+"/entitlement-set", tok, nil, "Accept", "application/vnd.api+json")
+		e2etest.Expect(t, root+" entitlement-set", r, http.StatusOK)
 		es := one(t, r, "entitlement-sets")
 		if ops, ok := es.boolean("operations"); !ok || ops {
 			t.Errorf("%s entitlement-set: operations = %v, want false", root, es.Attributes["operations"])
 		}
 	}
 
-	forEachTool(t, func(t *testing.T, tl tool) {
-		ws := "disco-" + tl.short()
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
+		ws := "disco-" + tl.Short()
 		c := newConfig(t, srv, "r", cloudBlock(srv.Host, ws), tok)
 		res := c.mustRun(t, tl, "init")
-		if tl.name == "terraform" && !strings.Contains(res.out(), "HCP Terraform has been successfully initialized!") {
-			t.Errorf("init output lacks \"HCP Terraform has been successfully initialized!\":\n%s", tail(res.out(), 2000))
+		if tl.Name == "terraform" && !strings.Contains(res.Out(), "HCP Terraform has been successfully initialized!") {
+			t.Errorf("init output lacks \"HCP Terraform has been successfully initialized!\":\n%s", e2etest.Tail(res.Out(), 2000))
 		}
 	})
 }
@@ -86,11 +88,11 @@ func TestCloud_Discovery(t *testing.T) {
 // checkPing requires a 2xx ping carrying TFP-API-Version ≥ 2.5.
 func checkPing(t *testing.T, srv *server, what, u string) {
 	t.Helper()
-	r := srv.do(t, http.MethodGet, u, tok, nil, "Accept", "application/vnd.api+json")
-	if r.status < 200 || r.status > 299 {
-		t.Errorf("ping %s: status %d, want 2xx", what, r.status)
+	r := srv.Do(t, http.MethodGet, u, tok, nil, "Accept", "application/vnd.api+json")
+	if r.Status < 200 || r.Status > 299 {
+		t.Errorf("ping %s: status %d, want 2xx", what, r.Status)
 	}
-	v := r.header.Get("TFP-API-Version")
+	v := r.Header.Get("TFP-API-Version")
 	major, minor, ok := strings.Cut(v, ".")
 	maj, err1 := strconv.Atoi(major)
 	mnr, err2 := strconv.Atoi(minor)
@@ -168,9 +170,9 @@ func uploadURLs(t *testing.T, srv *server, sv *resource) (raw, js string) {
 }
 
 // put uploads b to a signed URL the way go-tfe does: no Authorization.
-func put(t *testing.T, srv *server, u string, b []byte) response {
+func put(t *testing.T, srv *server, u string, b []byte) e2etest.Response {
 	t.Helper()
-	return srv.do(t, http.MethodPut, u, "", b, "Content-Type", "application/octet-stream", "Accept", "application/json, */*")
+	return srv.Do(t, http.MethodPut, u, "", b, "Content-Type", "application/octet-stream", "Accept", "application/json, */*")
 }
 
 // tamper changes one character of the URL's signature: the query value
@@ -261,10 +263,10 @@ func TestCloud_UploadFlow(t *testing.T) {
 	current := func() *resource {
 		t.Helper()
 		r := srv.api(t, http.MethodGet, "/workspaces/"+wsID+"/current-state-version", tok, nil)
-		if r.status == http.StatusNotFound {
+		if r.Status == http.StatusNotFound {
 			return nil
 		}
-		expect(t, "current-state-version", r, http.StatusOK)
+		e2etest.Expect(t, "current-state-version", r, http.StatusOK)
 		return one(t, r, "state-versions")
 	}
 	// wantCurrent checks that the current version holds state b, and that
@@ -273,12 +275,12 @@ func TestCloud_UploadFlow(t *testing.T) {
 		t.Helper()
 		cur := current()
 		if cur == nil {
-			t.Errorf("%s: no current state version, want serial %d", what, parseState(t, b).Serial)
+			t.Errorf("%s: no current state version, want serial %d", what, e2etest.ParseState(t, b).Serial)
 			return
 		}
 		serial, _ := cur.num("serial")
-		if serial != parseState(t, b).Serial || cur.str("md5") != md5hex(b) {
-			t.Errorf("%s: current is %s with serial %d md5 %s, want serial %d md5 %s", what, cur.ID, serial, cur.str("md5"), parseState(t, b).Serial, md5hex(b))
+		if serial != e2etest.ParseState(t, b).Serial || cur.str("md5") != md5hex(b) {
+			t.Errorf("%s: current is %s with serial %d md5 %s, want serial %d md5 %s", what, cur.ID, serial, cur.str("md5"), e2etest.ParseState(t, b).Serial, md5hex(b))
 		}
 		if id != "" && cur.ID != id {
 			t.Errorf("%s: current-state-version has id %s, but the version was created as %s (a state version must keep its ID: BR-13 2c, TFE.md §4.5 \"return the same document\")", what, cur.ID, id)
@@ -287,16 +289,16 @@ func TestCloud_UploadFlow(t *testing.T) {
 	getSV := func(id string) *resource {
 		t.Helper()
 		r := srv.api(t, http.MethodGet, "/state-versions/"+id, tok, nil)
-		expect(t, "GET state version "+id, r, http.StatusOK)
+		e2etest.Expect(t, "GET state version "+id, r, http.StatusOK)
 		return one(t, r, "state-versions")
 	}
 	nVersions := func() int {
 		t.Helper()
 		return len(srv.versions(t, ws))
 	}
-	ok2xx := func(what string, r response) {
+	ok2xx := func(what string, r e2etest.Response) {
 		t.Helper()
-		if r.status < 200 || r.status > 299 {
+		if r.Status < 200 || r.Status > 299 {
 			t.Errorf("%s: %s, want 2xx", what, r)
 		}
 	}
@@ -305,7 +307,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 	}
 
 	lock := srv.api(t, http.MethodPost, "/workspaces/"+wsID+"/actions/lock", tok, []byte(`{"data":{"type":"","attributes":{"reason":"Locked by Terraform"}}}`))
-	expect(t, "lock", lock, http.StatusOK)
+	e2etest.Expect(t, "lock", lock, http.StatusOK)
 	if l, _ := one(t, lock, "workspaces").boolean("locked"); !l {
 		t.Fatalf("lock answer: locked = %v, want true", l)
 	}
@@ -313,13 +315,13 @@ func TestCloud_UploadFlow(t *testing.T) {
 	// 2a–2d: create without state, PUT without credentials, finalized.
 	s1 := rawState(1, lineage, "one")
 	r := srv.api(t, http.MethodPost, svPath, tok, svCreate(1, md5hex(s1), lineage, "one", nil))
-	expect(t, "create state version 1 (no state)", r, http.StatusCreated)
+	e2etest.Expect(t, "create state version 1 (no state)", r, http.StatusCreated)
 	sv1 := one(t, r, "state-versions")
 	raw1, json1 := uploadURLs(t, srv, sv1)
 	if cur := current(); cur != nil {
 		t.Errorf("a pending version is already current (%s)", cur.ID)
 	}
-	if up := put(t, srv, raw1, s1); up.status < 200 || up.status > 299 {
+	if up := put(t, srv, raw1, s1); up.Status < 200 || up.Status > 299 {
 		t.Fatalf("PUT state to the signed URL without credentials: %s, want 2xx", up)
 	}
 	got := getSV(sv1.ID)
@@ -334,8 +336,8 @@ func TestCloud_UploadFlow(t *testing.T) {
 	if hostOf(dl) == "" && !strings.HasPrefix(dl, "/") {
 		t.Fatalf("hosted-state-download-url %q is neither absolute nor host-relative", dl)
 	}
-	if d := srv.do(t, http.MethodGet, dl, tok, nil, "Accept", "application/json"); d.status != http.StatusOK || string(d.body) != string(s1) {
-		t.Errorf("GET hosted-state-download-url: %d, %d bytes; want 200 and the %d uploaded bytes", d.status, len(d.body), len(s1))
+	if d := srv.Do(t, http.MethodGet, dl, tok, nil, "Accept", "application/json"); d.Status != http.StatusOK || string(d.Body) != string(s1) {
+		t.Errorf("GET hosted-state-download-url: %d, %d bytes; want 200 and the %d uploaded bytes", d.Status, len(d.Body), len(s1))
 	}
 	// Terraform PUTs the JSON state too, possibly after the raw one.
 	ok2xx("PUT JSON state after the raw state", put(t, srv, json1, jsonState("one")))
@@ -348,7 +350,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 
 	// A retried create (same serial and md5) returns the existing version.
 	r = srv.api(t, http.MethodPost, svPath, tok, svCreate(1, md5hex(s1), lineage, "one", nil))
-	if r.status != http.StatusOK && r.status != http.StatusCreated {
+	if r.Status != http.StatusOK && r.Status != http.StatusCreated {
 		t.Errorf("retried create of serial 1: %s, want 200 or 201 with the existing version", r)
 	} else if again := one(t, r, "state-versions"); again.str("status") != "finalized" || again.str("md5") != md5hex(s1) {
 		t.Errorf("retried create of serial 1 answered %s (status %q, md5 %s), want the existing finalized version %s", again.ID, again.str("status"), again.str("md5"), sv1.ID)
@@ -360,7 +362,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 	// Step 3: the uploaded bytes do not match the declared md5.
 	s2 := rawState(2, lineage, "two")
 	r = srv.api(t, http.MethodPost, svPath, tok, svCreate(2, md5hex(s2), lineage, "two", nil))
-	expect(t, "create state version 2", r, http.StatusCreated)
+	e2etest.Expect(t, "create state version 2", r, http.StatusCreated)
 	sv2 := one(t, r, "state-versions")
 	raw2, _ := uploadURLs(t, srv, sv2)
 	expect4xx(t, "PUT of bytes whose md5 differs from the declared one", put(t, srv, raw2, rawState(2, lineage, "TWO")))
@@ -373,7 +375,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 	// finalize; the untampered URL then works.
 	s3 := rawState(3, lineage, "three")
 	r = srv.api(t, http.MethodPost, svPath, tok, svCreate(3, md5hex(s3), lineage, "three", nil))
-	expect(t, "create state version 3", r, http.StatusCreated)
+	e2etest.Expect(t, "create state version 3", r, http.StatusCreated)
 	sv3 := one(t, r, "state-versions")
 	raw3, json3 := uploadURLs(t, srv, sv3)
 	bad := tamper(t, raw3)
@@ -397,30 +399,30 @@ func TestCloud_UploadFlow(t *testing.T) {
 	// The serial attribute disagrees with the bytes: 422, never current.
 	s4 := rawState(4, lineage, "four")
 	r = srv.api(t, http.MethodPost, svPath, tok, svCreate(10, md5hex(s4), lineage, "four", nil))
-	expect(t, "create state version with serial attribute 10", r, http.StatusCreated)
+	e2etest.Expect(t, "create state version with serial attribute 10", r, http.StatusCreated)
 	sv4 := one(t, r, "state-versions")
 	raw4, _ := uploadURLs(t, srv, sv4)
-	if up := put(t, srv, raw4, s4); up.status != http.StatusUnprocessableEntity {
+	if up := put(t, srv, raw4, s4); up.Status != http.StatusUnprocessableEntity {
 		t.Errorf("PUT of bytes with serial 4 for a create that declared serial 10: %s, want 422", up)
 	}
 	wantCurrent("after the serial mismatch (upload)", s3, "")
-	if rr := srv.api(t, http.MethodGet, "/state-versions/"+sv4.ID, tok, nil); rr.status == http.StatusOK {
+	if rr := srv.api(t, http.MethodGet, "/state-versions/"+sv4.ID, tok, nil); rr.Status == http.StatusOK {
 		if st := one(t, rr, "state-versions").str("status"); st == "finalized" {
 			t.Errorf("state version %s with a disagreeing serial is finalized", sv4.ID)
 		}
 	}
 	s5 := rawState(5, lineage, "five")
-	if rr := srv.api(t, http.MethodPost, svPath, tok, svCreate(6, md5hex(s5), lineage, "five", s5)); rr.status != http.StatusUnprocessableEntity {
+	if rr := srv.api(t, http.MethodPost, svPath, tok, svCreate(6, md5hex(s5), lineage, "five", s5)); rr.Status != http.StatusUnprocessableEntity {
 		t.Errorf("inline create of bytes with serial 5 declaring serial 6: %s, want 422", rr)
 	}
 	wantCurrent("after the serial mismatch (inline)", s3, "")
 	// Inline state whose md5 differs from the declared one.
-	if rr := srv.api(t, http.MethodPost, svPath, tok, svCreate(5, md5hex(s4), lineage, "five", s5)); rr.status != http.StatusUnprocessableEntity {
+	if rr := srv.api(t, http.MethodPost, svPath, tok, svCreate(5, md5hex(s4), lineage, "five", s5)); rr.Status != http.StatusUnprocessableEntity {
 		t.Errorf("inline create whose md5 is not that of the state: %s, want 422", rr)
 	}
 	// No md5 at all.
 	noMD5 := fmt.Appendf(nil, `{"data":{"type":"state-versions","attributes":{"serial":5,"lineage":%q}}}`, lineage)
-	if rr := srv.api(t, http.MethodPost, svPath, tok, noMD5); rr.status != http.StatusUnprocessableEntity {
+	if rr := srv.api(t, http.MethodPost, svPath, tok, noMD5); rr.Status != http.StatusUnprocessableEntity {
 		t.Errorf("create without md5: %s, want 422", rr)
 	}
 	wantCurrent("after the refusals", s3, "")
@@ -431,7 +433,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 	// Step 4: the legacy inline form is finalized at once.
 	s6 := rawState(6, lineage, "six")
 	r = srv.api(t, http.MethodPost, svPath, tok, svCreate(6, md5hex(s6), lineage, "six", s6))
-	expect(t, "inline create of serial 6", r, http.StatusCreated)
+	e2etest.Expect(t, "inline create of serial 6", r, http.StatusCreated)
 	sv6 := one(t, r, "state-versions")
 	if st := sv6.str("status"); st != "finalized" {
 		t.Errorf("inline create: status %q, want finalized", st)
@@ -441,7 +443,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 		t.Errorf("/v1 download after the inline create differs from the inline bytes")
 	}
 	r = srv.api(t, http.MethodPost, svPath, tok, svCreate(6, md5hex(s6), lineage, "six", s6))
-	if r.status != http.StatusOK && r.status != http.StatusCreated {
+	if r.Status != http.StatusOK && r.Status != http.StatusCreated {
 		t.Errorf("retried inline create: %s, want 200 or 201", r)
 	} else if again := one(t, r, "state-versions"); again.ID != sv6.ID {
 		t.Errorf("retried inline create answered %s, want the existing %s", again.ID, sv6.ID)
@@ -463,7 +465,7 @@ func TestCloud_UploadFlow(t *testing.T) {
 	// Stale pending versions must not keep the holder from unlocking
 	// (Terraform retries forever on "still pending", TFE.md §5).
 	un := srv.api(t, http.MethodPost, "/workspaces/"+wsID+"/actions/unlock", tok, nil)
-	expect(t, "unlock", un, http.StatusOK)
+	e2etest.Expect(t, "unlock", un, http.StatusOK)
 	if l, _ := one(t, un, "workspaces").boolean("locked"); l {
 		t.Errorf("unlock answer: locked = true")
 	}

@@ -3,13 +3,14 @@ package cloud
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/opentaco/opentaco/e2e/e2etest"
 )
 
 // stateVersions lists the TFE state versions of workspace wsID (newest
@@ -17,7 +18,7 @@ import (
 func (s *server) stateVersions(t *testing.T, wsID string) []*resource {
 	t.Helper()
 	r := s.api(t, http.MethodGet, "/workspaces/"+wsID+"/state-versions", tok, nil)
-	expect(t, "list state versions of "+wsID, r, http.StatusOK)
+	e2etest.Expect(t, "list state versions of "+wsID, r, http.StatusOK)
 	return many(t, r, "state-versions")
 }
 
@@ -27,17 +28,17 @@ func (s *server) stateVersions(t *testing.T, wsID string) []*resource {
 // state version, and each TFE state version downloads its own bytes.
 func TestCloud_Lifecycle(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
-		ws := "life__" + tl.short() // unit life/<tool>
+		ws := "life__" + tl.Short() // unit life/<tool>
 		c := newConfig(t, srv, "r", cloudBlock(srv.Host, ws), tok)
 
-		if r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces/"+ws, tok, nil); r.status != http.StatusNotFound {
+		if r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces/"+ws, tok, nil); r.Status != http.StatusNotFound {
 			t.Fatalf("workspace %s before init: %s, want 404", ws, r)
 		}
 		res := c.mustRun(t, tl, "init")
-		if !strings.Contains(strings.ToLower(res.out()), "successfully initialized") {
-			t.Errorf("init output lacks \"successfully initialized\":\n%s", tail(res.out(), 2000))
+		if !strings.Contains(strings.ToLower(res.Out()), "successfully initialized") {
+			t.Errorf("init output lacks \"successfully initialized\":\n%s", e2etest.Tail(res.Out(), 2000))
 		}
 		w := srv.workspace(t, ws)
 		if w.ID != "ws-"+ws {
@@ -63,24 +64,24 @@ func TestCloud_Lifecycle(t *testing.T) {
 		if !bytes.Equal(pulled, stored) {
 			t.Errorf("state pull (minus its newline) differs from the /v1 download: %d vs %d bytes", len(pulled), len(stored))
 		}
-		if out := c.mustRun(t, tl, "state", "list").stdout; !slices.Contains(strings.Fields(out), "terraform_data.r") {
+		if out := c.mustRun(t, tl, "state", "list").Stdout; !slices.Contains(strings.Fields(out), "terraform_data.r") {
 			t.Errorf("state list does not show terraform_data.r:\n%s", out)
 		}
 		var outputs map[string]struct {
 			Value any `json:"value"`
 		}
-		m := srv.reqs.mark()
-		mustJSON(t, []byte(c.mustRun(t, tl, "output", "-json").stdout), &outputs)
+		m := srv.Requests.Mark()
+		e2etest.MustJSON(t, []byte(c.mustRun(t, tl, "output", "-json").Stdout), &outputs)
 		if v := outputs["v"].Value; v != "two" {
 			t.Errorf("output v = %v, want two", v)
 		}
 		// The outputs came from current-state-version-outputs; a missing
 		// detailed-type would have made the CLI download the whole state.
-		if n := len(srv.reqs.since(m, http.MethodGet, "/current-state-version-outputs")); n != 1 {
+		if n := len(srv.Requests.Since(m, http.MethodGet, "/current-state-version-outputs")); n != 1 {
 			t.Errorf("output -json read current-state-version-outputs %d times, want 1", n)
 		}
-		if dl := srv.reqs.since(m, http.MethodGet, "/download"); len(dl) != 0 {
-			t.Errorf("output -json fell back to downloading the state (%s): the outputs list lacks something the CLI needs", dl[0].path)
+		if dl := srv.Requests.Since(m, http.MethodGet, "/download"); len(dl) != 0 {
+			t.Errorf("output -json fell back to downloading the state (%s): the outputs list lacks something the CLI needs", dl[0].Path)
 		}
 
 		// History: two applies, two versions on both surfaces.
@@ -106,19 +107,19 @@ func TestCloud_Lifecycle(t *testing.T) {
 			if !ok || serial != v.Serial {
 				t.Errorf("state version %s (#%d in the list): serial %v, /v1 version %d has %d", sv.ID, i, sv.Attributes["serial"], v.Version, v.Serial)
 			}
-			dl := srv.do(t, http.MethodGet, tfePath("/state-versions/"+sv.ID+"/download"), tok, nil)
-			expect(t, "download state version "+sv.ID, dl, http.StatusOK)
+			dl := srv.Do(t, http.MethodGet, tfePath("/state-versions/"+sv.ID+"/download"), tok, nil)
+			e2etest.Expect(t, "download state version "+sv.ID, dl, http.StatusOK)
 			want := srv.download(t, ws, v.Version)
-			if !bytes.Equal(dl.body, want) {
-				t.Errorf("state version %s downloads %d bytes that differ from /v1 version %d (%d bytes)", sv.ID, len(dl.body), v.Version, len(want))
+			if !bytes.Equal(dl.Body, want) {
+				t.Errorf("state version %s downloads %d bytes that differ from /v1 version %d (%d bytes)", sv.ID, len(dl.Body), v.Version, len(want))
 			}
-			if got := parseState(t, dl.body).Serial; got != serial {
+			if got := e2etest.ParseState(t, dl.Body).Serial; got != serial {
 				t.Errorf("state version %s: bytes have serial %d, attribute %d", sv.ID, got, serial)
 			}
 			if u := sv.str("hosted-state-download-url"); u != "" {
-				hd := srv.do(t, http.MethodGet, u, tok, nil, "Accept", "application/json")
-				if hd.status != http.StatusOK || !bytes.Equal(hd.body, want) {
-					t.Errorf("hosted-state-download-url of %s: %d, %d bytes; want 200 and the bytes of /v1 version %d", sv.ID, hd.status, len(hd.body), v.Version)
+				hd := srv.Do(t, http.MethodGet, u, tok, nil, "Accept", "application/json")
+				if hd.Status != http.StatusOK || !bytes.Equal(hd.Body, want) {
+					t.Errorf("hosted-state-download-url of %s: %d, %d bytes; want 200 and the bytes of /v1 version %d", sv.ID, hd.Status, len(hd.Body), v.Version)
 				}
 			} else {
 				t.Errorf("state version %s has no hosted-state-download-url", sv.ID)
@@ -132,7 +133,7 @@ func TestCloud_Lifecycle(t *testing.T) {
 			}
 		}
 		cur := srv.api(t, http.MethodGet, "/workspaces/"+w.ID+"/current-state-version", tok, nil)
-		expect(t, "current-state-version", cur, http.StatusOK)
+		e2etest.Expect(t, "current-state-version", cur, http.StatusOK)
 		if id := one(t, cur, "state-versions").ID; len(svs) > 0 && id != svs[0].ID {
 			t.Errorf("current-state-version is %s, want the newest listed %s", id, svs[0].ID)
 		}
@@ -147,21 +148,21 @@ func TestCloud_Lifecycle(t *testing.T) {
 // clients send with force:false (TFE.md §3.5) and which must be accepted.
 func TestCloud_StatePush(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
-		ws := "push-" + tl.short()
+		ws := "push-" + tl.Short()
 		c := newConfig(t, srv, "r", cloudBlock(srv.Host, ws), tok)
 		c.mustRun(t, tl, "init")
 		c.mustRun(t, tl, "apply", "-auto-approve")
 		c.mustRun(t, tl, "apply", "-auto-approve", "-var", "v=two")
-		before := parseState(t, srv.download(t, ws, 0))
+		before := e2etest.ParseState(t, srv.download(t, ws, 0))
 		nv := len(srv.versions(t, ws))
 
 		// A newer serial of the same lineage.
 		newer := editState(t, c.statePull(t, tl), before.Serial+1, "")
-		writeFile(t, filepath.Join(c.dir, "newer.tfstate"), newer)
+		e2etest.WriteFile(t, filepath.Join(c.sb.Dir, "newer.tfstate"), newer)
 		c.mustRun(t, tl, "state", "push", "newer.tfstate")
-		got := parseState(t, srv.download(t, ws, 0))
+		got := e2etest.ParseState(t, srv.download(t, ws, 0))
 		if got.Lineage != before.Lineage || got.Serial < before.Serial+1 {
 			t.Errorf("after push: serial %d lineage %s; want serial ≥ %d and lineage %s", got.Serial, got.Lineage, before.Serial+1, before.Lineage)
 		}
@@ -172,10 +173,10 @@ func TestCloud_StatePush(t *testing.T) {
 		// A foreign lineage with a lower serial, forced.
 		const foreign = "11111111-2222-3333-4444-555555555555"
 		old := editState(t, newer, 1, foreign)
-		writeFile(t, filepath.Join(c.dir, "foreign.tfstate"), old)
+		e2etest.WriteFile(t, filepath.Join(c.sb.Dir, "foreign.tfstate"), old)
 		c.mustRun(t, tl, "state", "push", "-force", "foreign.tfstate")
 		cur := srv.download(t, ws, 0)
-		if got := parseState(t, cur); got.Lineage != foreign {
+		if got := e2etest.ParseState(t, cur); got.Lineage != foreign {
 			t.Errorf("after push -force: lineage %s serial %d; want lineage %s", got.Lineage, got.Serial, foreign)
 		}
 		if n := len(srv.versions(t, ws)); n != nv+2 {
@@ -191,31 +192,19 @@ func TestCloud_StatePush(t *testing.T) {
 }
 
 // tagsBlock is the cloud block selecting workspaces by tags.
-func tagsBlock(host string, tags ...string) string {
-	q, _ := json.Marshal(tags)
-	return fmt.Sprintf(`terraform {
-  cloud {
-    hostname     = %q
-    organization = %q
-    workspaces {
-      tags = %s
-    }
-  }
-}
-`, host, org, q)
-}
+func tagsBlock(host string, tags ...string) string { return e2etest.CloudBlockTags(host, org, tags...) }
 
 // TestCloud_Workspaces: with a tags mapping, `workspace new` creates
 // tagged workspaces, `workspace list` shows exactly the workspaces that
 // carry the tag, and `workspace select` + apply writes the selected one.
 func TestCloud_Workspaces(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
-		a1, a2 := "a1-"+tl.short(), "a2-"+tl.short()
-		untagged := "plain-" + tl.short()
+		a1, a2 := "a1-"+tl.Short(), "a2-"+tl.Short()
+		untagged := "plain-" + tl.Short()
 		srv.createWorkspace(t, untagged)
-		unitOnly := "plain__unit-" + tl.short() // a /v1 unit is a workspace too
+		unitOnly := "plain__unit-" + tl.Short() // a /v1 unit is a workspace too
 		if _, err := srv.V1.CreateUnit(context.Background(), unitOf(unitOnly)); err != nil {
 			t.Fatalf("create unit %s: %v", unitOf(unitOnly), err)
 		}
@@ -223,14 +212,14 @@ func TestCloud_Workspaces(t *testing.T) {
 
 		// With no tagged workspace yet, init asks for the name of one to
 		// create (even with TF_INPUT=0); it creates a1 with the tag.
-		if res := c.runStdin(t, tl, a1+"\n", "init"); res.code != 0 {
-			t.Fatalf("init (answering %s to the prompt): exit %d, want 0", a1, res.code)
+		if res := c.runStdin(t, tl, a1+"\n", "init"); res.Code != 0 {
+			t.Fatalf("init (answering %s to the prompt): exit %d, want 0", a1, res.Code)
 		}
-		if r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces/"+a1, tok, nil); r.status != http.StatusOK {
+		if r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces/"+a1, tok, nil); r.Status != http.StatusOK {
 			t.Errorf("workspace %s after init: %s, want 200", a1, r)
 		}
 		c.mustRun(t, tl, "workspace", "new", a2)
-		list := c.mustRun(t, tl, "workspace", "list").stdout
+		list := c.mustRun(t, tl, "workspace", "list").Stdout
 		names := strings.Fields(strings.ReplaceAll(list, "*", " "))
 		for _, want := range []string{a1, a2} {
 			if !slices.Contains(names, want) {
@@ -242,7 +231,7 @@ func TestCloud_Workspaces(t *testing.T) {
 				t.Errorf("workspace list shows %s, which lacks the tag:\n%s", name, list)
 			}
 		}
-		if r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces/"+unitOnly, tok, nil); r.status != http.StatusOK {
+		if r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces/"+unitOnly, tok, nil); r.Status != http.StatusOK {
 			t.Errorf("the /v1 unit %s as a workspace: %s, want 200", unitOf(unitOnly), r)
 		}
 		for _, name := range []string{a1, a2} {
@@ -252,7 +241,7 @@ func TestCloud_Workspaces(t *testing.T) {
 			}
 		}
 		r := srv.api(t, http.MethodGet, "/organizations/"+org+"/workspaces?search%5Btags%5D=app", tok, nil)
-		expect(t, "list workspaces tagged app", r, http.StatusOK)
+		e2etest.Expect(t, "list workspaces tagged app", r, http.StatusOK)
 		var listed []string
 		for _, w := range many(t, r, "workspaces") {
 			listed = append(listed, w.str("name"))
@@ -267,10 +256,10 @@ func TestCloud_Workspaces(t *testing.T) {
 		if vs := srv.versions(t, a1); len(vs) != 1 {
 			t.Errorf("%s: %d versions after apply, want 1", a1, len(vs))
 		}
-		if r := srv.api(t, http.MethodGet, "/workspaces/ws-"+a2+"/current-state-version", tok, nil); r.status != http.StatusNotFound {
+		if r := srv.api(t, http.MethodGet, "/workspaces/ws-"+a2+"/current-state-version", tok, nil); r.Status != http.StatusNotFound {
 			t.Errorf("%s (not selected) current-state-version: %s, want 404", a2, r)
 		}
-		if out := c.mustRun(t, tl, "workspace", "show").stdout; strings.TrimSpace(out) != a1 {
+		if out := c.mustRun(t, tl, "workspace", "show").Stdout; strings.TrimSpace(out) != a1 {
 			t.Errorf("workspace show: %q, want %s", out, a1)
 		}
 	})
@@ -280,9 +269,9 @@ func TestCloud_Workspaces(t *testing.T) {
 // the projects list answers 404, TFE.md §4.8).
 func TestCloud_Project(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
-		ws := "proj-" + tl.short()
+		ws := "proj-" + tl.Short()
 		c := newConfig(t, srv, "r", fmt.Sprintf(`terraform {
   cloud {
     hostname     = %q
@@ -300,7 +289,7 @@ func TestCloud_Project(t *testing.T) {
 			t.Errorf("%d versions after apply, want 1", len(vs))
 		}
 		r := srv.api(t, http.MethodGet, "/organizations/"+org+"/projects?filter%5Bnames%5D=platform", tok, nil)
-		expect(t, "list projects", r, http.StatusOK)
+		e2etest.Expect(t, "list projects", r, http.StatusOK)
 		var names []string
 		for _, p := range many(t, r, "projects") {
 			names = append(names, p.str("name"))
@@ -320,9 +309,9 @@ func TestCloud_Project(t *testing.T) {
 // discovery and never uploads JSON state).
 func TestCloud_RemoteBackend(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
-		ws := "remote__" + tl.short()
+		ws := "remote__" + tl.Short()
 		c := newConfig(t, srv, "r", fmt.Sprintf(`terraform {
   backend "remote" {
     hostname     = %q
@@ -341,7 +330,7 @@ func TestCloud_RemoteBackend(t *testing.T) {
 		if !bytes.Equal(pulled, stored) {
 			t.Errorf("state pull (minus its newline) differs from the /v1 download: %d vs %d bytes", len(pulled), len(stored))
 		}
-		if v := parseState(t, stored).Outputs["v"].Value; v != "two" {
+		if v := e2etest.ParseState(t, stored).Outputs["v"].Value; v != "two" {
 			t.Errorf("stored output v = %v, want two", v)
 		}
 		if vs := srv.versions(t, ws); len(vs) != 2 {

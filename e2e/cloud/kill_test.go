@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opentaco/opentaco/e2e/e2etest"
 )
 
 // TestCloud_ForceUnlockAfterKill is BR-17: an apply killed with SIGKILL
@@ -20,9 +22,9 @@ import (
 // with AuthDisabled.)
 func TestCloud_ForceUnlockAfterKill(t *testing.T) {
 	t.Parallel()
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		srv := startServer(t)
-		ws := "kill-" + tl.short()
+		ws := "kill-" + tl.Short()
 		c := newConfig(t, srv, "r-slow", cloudBlock(srv.Host, ws), tok)
 		c.mustRun(t, tl, "init")
 
@@ -43,19 +45,19 @@ func TestCloud_ForceUnlockAfterKill(t *testing.T) {
 		for !srv.locked(t, ws) {
 			select {
 			case err := <-exited:
-				t.Fatalf("apply ended (%v) before the workspace showed locked:true:\n%s", err, tail(out.String(), 2000))
+				t.Fatalf("apply ended (%v) before the workspace showed locked:true:\n%s", err, e2etest.Tail(out.String(), 2000))
 			case <-time.After(200 * time.Millisecond):
 			}
 			if time.Now().After(deadline) {
 				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				t.Fatalf("the workspace never showed locked:true during the apply:\n%s", tail(out.String(), 2000))
+				t.Fatalf("the workspace never showed locked:true during the apply:\n%s", e2etest.Tail(out.String(), 2000))
 			}
 		}
 		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill the apply: %v", err)
 		}
 		<-exited
-		t.Logf("killed %s apply; its output:\n%s", tl.name, tail(ansi.ReplaceAllString(out.String(), ""), 1500))
+		t.Logf("killed %s apply; its output:\n%s", tl.Name, e2etest.Tail(e2etest.StripANSI(out.String()), 1500))
 		if !srv.locked(t, ws) {
 			t.Fatalf("the lock vanished with the killed apply")
 		}
@@ -64,9 +66,9 @@ func TestCloud_ForceUnlockAfterKill(t *testing.T) {
 		c.mustFail(t, tl, "Error acquiring the state lock", "plan", "-lock-timeout=0s")
 
 		// 3. A lock ID other than <org>/<ws> is refused client side.
-		m := srv.reqs.mark()
+		m := srv.Requests.Mark()
 		c.mustFail(t, tl, "", "force-unlock", "-force", "someone/"+ws)
-		if reqs := srv.reqs.since(m, "", "/actions/force-unlock"); len(reqs) != 0 {
+		if reqs := srv.Requests.Since(m, "", "/actions/force-unlock"); len(reqs) != 0 {
 			t.Errorf("force-unlock of someone/%s sent %d force-unlock requests, want none", ws, len(reqs))
 		}
 		if !srv.locked(t, ws) {
@@ -74,10 +76,10 @@ func TestCloud_ForceUnlockAfterKill(t *testing.T) {
 		}
 
 		// 4. The right lock ID goes through actions/force-unlock.
-		m = srv.reqs.mark()
+		m = srv.Requests.Mark()
 		c.mustRun(t, tl, "force-unlock", "-force", org+"/"+ws)
-		reqs := srv.reqs.since(m, http.MethodPost, "/workspaces/ws-"+ws+"/actions/force-unlock")
-		if len(reqs) != 1 || reqs[0].status != http.StatusOK {
+		reqs := srv.Requests.Since(m, http.MethodPost, "/workspaces/ws-"+ws+"/actions/force-unlock")
+		if len(reqs) != 1 || reqs[0].Status != http.StatusOK {
 			t.Errorf("force-unlock of %s/%s: requests %+v, want one POST …/actions/force-unlock answered 200", org, ws, reqs)
 		}
 		if srv.locked(t, ws) {

@@ -81,7 +81,7 @@ func BenchmarkHTTP_BackendWriteFanOut(b *testing.B) {
 			declare(b, db, "src", unitN(i))
 		}
 	})
-	url := s.backendURL("src")
+	url := s.BackendURL("src")
 	i := 0
 	for b.Loop() {
 		i++

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opentaco/opentaco/e2e/e2etest"
 	"github.com/opentaco/opentaco/store"
 )
 
@@ -97,7 +98,7 @@ func edgesOf(t *testing.T, s *server, id string) string {
 // TestGraph_Declared runs the chain A → B → C with declared edges: A's
 // output db_url feeds B, B's output image_tag feeds C.
 func TestGraph_Declared(t *testing.T) {
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		ctx := context.Background()
 		s := startServer(t)
 		for _, id := range []string{"A", "B", "C"} {
@@ -153,11 +154,11 @@ func TestGraph_Declared(t *testing.T) {
 // terraform_remote_state data sources (http backend, percent-encoded
 // addresses), units created by the backend on first write.
 func TestGraph_Inferred(t *testing.T) {
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		ctx := context.Background()
 		s := startServer(t)
 		a, b, c := newConfig(t, s, "a", "app/a"), newConfig(t, s, "b-inferred", "app/b"), newConfig(t, s, "c-inferred", "app/c")
-		aAddr, bAddr := "a_address="+s.backendURL("app/a"), "b_address="+s.backendURL("app/b")
+		aAddr, bAddr := "a_address="+s.BackendURL("app/a"), "b_address="+s.BackendURL("app/b")
 
 		a.apply(t, tl, "db_url=pg://one")
 		b.apply(t, tl, aAddr)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/opentaco/opentaco/authn"
 	"github.com/opentaco/opentaco/cli"
+	"github.com/opentaco/opentaco/e2e/e2etest"
 	"github.com/opentaco/opentaco/httpapi"
 	"github.com/opentaco/opentaco/store"
 )
@@ -59,11 +60,11 @@ func TestLogin_OpentacoCLI(t *testing.T) {
 		checkCLIAuthURL(t, srv, authURL)
 		return newBrowser(t, srv).loginAtProvider(t, authURL, op.Username)
 	}, "login", srv.URL, "--no-browser", "--config-dir", cfgDir, "--timeout", "90s")
-	if !strings.Contains(res.stderr, "Logged in to "+srv.URL+" as "+opSubject) {
-		t.Errorf("login did not say who logged in:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "Logged in to "+srv.URL+" as "+opSubject) {
+		t.Errorf("login did not say who logged in:\n%s", res.Stderr)
 	}
-	if !strings.Contains(res.stderr, "Created API token") {
-		t.Errorf("login did not report Terraform's API token:\n%s", res.stderr)
+	if !strings.Contains(res.Stderr, "Created API token") {
+		t.Errorf("login did not report Terraform's API token:\n%s", res.Stderr)
 	}
 
 	// whoami with the stored session.
@@ -75,8 +76,8 @@ func TestLogin_OpentacoCLI(t *testing.T) {
 	if who.Email != opEmail { // from UserInfo: the OP leaves it out of the ID token
 		t.Errorf("whoami: email %q, want %q", who.Email, opEmail)
 	}
-	if who.Email != "" && !strings.Contains(res.stderr, "as "+opSubject+" ("+who.Email+")") {
-		t.Errorf("login did not name the e-mail %s:\n%s", who.Email, res.stderr)
+	if who.Email != "" && !strings.Contains(res.Stderr, "as "+opSubject+" ("+who.Email+")") {
+		t.Errorf("login did not name the e-mail %s:\n%s", who.Email, res.Stderr)
 	}
 	t.Logf("whoami: subject=%s email=%q roles=%v kind=%s", who.Subject, who.Email, who.Roles, who.Kind)
 
@@ -107,7 +108,7 @@ func TestLogin_OpentacoCLI(t *testing.T) {
 	const unit = "cli-login/app"
 	mustCLI(t, append([]string{"unit", "create", unit}, sv...)...)
 	statePath := filepath.Join(t.TempDir(), "state.json")
-	writeFile(t, statePath, []byte(`{"version":4,"terraform_version":"1.9.0","serial":1,"lineage":"cli-login","outputs":{},"resources":[]}`+"\n"), 0o600)
+	e2etest.WriteFile(t, statePath, []byte(`{"version":4,"terraform_version":"1.9.0","serial":1,"lineage":"cli-login","outputs":{},"resources":[]}`+"\n"))
 	mustCLI(t, append([]string{"unit", "push", unit, "-f", statePath}, sv...)...)
 	var versions httpapi.VersionList
 	decodeJSON(t, "unit versions", mustCLI(t, append([]string{"unit", "versions", unit, "-o", "json"}, sv...)...), &versions)
@@ -144,8 +145,8 @@ func TestLogin_OpentacoCLI(t *testing.T) {
 	if _, err := srv.Auth.Refresh(renewed.RefreshToken); store.ErrorCode(err) != store.EUNAUTHORIZED {
 		t.Errorf("refresh after logout: %v, want EUNAUTHORIZED", err)
 	}
-	if r := runCLI(t, append([]string{"whoami", "-o", "json"}, sv...)...); r.code != 3 || !strings.Contains(r.stderr, "opentaco login") {
-		t.Errorf("whoami after logout: exit %d, want 3 with a login hint\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r := runCLI(t, append([]string{"whoami", "-o", "json"}, sv...)...); r.Code != 3 || !strings.Contains(r.Stderr, "opentaco login") {
+		t.Errorf("whoami after logout: exit %d, want 3 with a login hint\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -177,7 +178,7 @@ func trustServerCA(t *testing.T, srv *server) {
 	t.Logf("the system roots were loaded before SSL_CERT_FILE was set; trusting %s through http.DefaultTransport", srv.CAPath)
 	old := http.DefaultTransport
 	tr := old.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: srv.pool(t)}
+	tr.TLSClientConfig = &tls.Config{RootCAs: srv.Pool}
 	http.DefaultTransport = tr
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
@@ -205,11 +206,11 @@ func checkCLIAuthURL(t *testing.T, srv *server, authURL string) {
 // prints on stderr, passes it to browse (which returns the loopback
 // redirect) and delivers that redirect; it fails the test unless the run
 // then exits 0.
-func cliLogin(t *testing.T, browse func(authURL string) string, args ...string) result {
+func cliLogin(t *testing.T, browse func(authURL string) string, args ...string) e2etest.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr e2etest.SyncBuffer
 	pr, pw := io.Pipe()
 	found := make(chan string, 1)
 	drained := make(chan struct{})
@@ -233,43 +234,43 @@ func cliLogin(t *testing.T, browse func(authURL string) string, args ...string) 
 		pw.Close()
 		exited <- code
 	}()
-	res := result{code: -1}
+	res := e2etest.Result{Code: -1}
 	select {
 	case authURL := <-found:
 		deliver(t, browse(authURL))
 		select {
-		case res.code = <-exited:
+		case res.Code = <-exited:
 		case <-ctx.Done():
 			t.Errorf("opentaco login did not return after the redirect")
 		}
-	case res.code = <-exited:
+	case res.Code = <-exited:
 		t.Errorf("opentaco login exited before printing a login URL")
 	case <-ctx.Done():
 		t.Errorf("opentaco login printed no login URL in time")
 	}
-	if res.code == -1 {
+	if res.Code == -1 {
 		cancel() // ends the run, which closes the pipe
-		res.code = <-exited
+		res.Code = <-exited
 	}
 	<-drained
-	res.stdout, res.stderr, res.dur = stdout.String(), stderr.String(), time.Since(start)
-	t.Logf("opentaco %s → exit %d in %s", strings.Join(args, " "), res.code, res.dur.Round(time.Millisecond))
-	if res.code != 0 || t.Failed() {
-		t.Fatalf("opentaco login: exit %d:\n%s", res.code, tail(res.out(), 3000))
+	res.Stdout, res.Stderr, res.Dur = stdout.String(), stderr.String(), time.Since(start)
+	t.Logf("opentaco %s → exit %d in %s", strings.Join(args, " "), res.Code, res.Dur.Round(time.Millisecond))
+	if res.Code != 0 || t.Failed() {
+		t.Fatalf("opentaco login: exit %d:\n%s", res.Code, e2etest.Tail(res.Out(), 3000))
 	}
 	return res
 }
 
 // runCLI runs `opentaco args...` in process.
-func runCLI(t *testing.T, args ...string) result {
+func runCLI(t *testing.T, args ...string) e2etest.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr e2etest.SyncBuffer
 	start := time.Now()
 	code := cli.Run(ctx, args, strings.NewReader(""), &stdout, &stderr)
-	res := result{stdout: stdout.String(), stderr: stderr.String(), code: code, dur: time.Since(start)}
-	t.Logf("opentaco %s → exit %d in %s", strings.Join(args, " "), code, res.dur.Round(time.Millisecond))
+	res := e2etest.Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: code, Dur: time.Since(start)}
+	t.Logf("opentaco %s → exit %d in %s", strings.Join(args, " "), code, res.Dur.Round(time.Millisecond))
 	return res
 }
 
@@ -278,10 +279,10 @@ func runCLI(t *testing.T, args ...string) result {
 func mustCLI(t *testing.T, args ...string) string {
 	t.Helper()
 	r := runCLI(t, args...)
-	if r.code != 0 {
-		t.Fatalf("opentaco %s: exit %d:\n%s", strings.Join(args, " "), r.code, tail(r.out(), 3000))
+	if r.Code != 0 {
+		t.Fatalf("opentaco %s: exit %d:\n%s", strings.Join(args, " "), r.Code, e2etest.Tail(r.Out(), 3000))
 	}
-	return r.stdout
+	return r.Stdout
 }
 
 func whoami(t *testing.T, sv []string) *authn.Principal {
@@ -341,7 +342,7 @@ func expireStoredAccess(t *testing.T, path, server string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, path, out, 0o600)
+	e2etest.WriteFile(t, path, out)
 }
 
 // terraformToken reads the token for host from Terraform's credentials file.

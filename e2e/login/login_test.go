@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/opentaco/opentaco/authn"
+	"github.com/opentaco/opentaco/e2e/e2etest"
 	"github.com/opentaco/opentaco/httpapi"
 	"github.com/opentaco/opentaco/store"
 )
@@ -23,7 +24,7 @@ func TestLogin_OIDC(t *testing.T) {
 	if _, err := srv.DB.Assign(store.Assignment{Subject: opSubject, Role: "writer"}); err != nil {
 		t.Fatal(err)
 	}
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		sb := newSandbox(t, tl, srv)
 		sb.login(t, tl, func(authURL string) string {
 			checkAuthURL(t, tl, srv, authURL)
@@ -80,7 +81,7 @@ func TestLogin_OIDC(t *testing.T) {
 func TestLogin_Builtin(t *testing.T) {
 	t.Parallel()
 	srv, _ := startServer(t, false)
-	forEachTool(t, func(t *testing.T, tl tool) {
+	e2etest.ForEachTool(t, func(t *testing.T, tl e2etest.Tool) {
 		sb := newSandbox(t, tl, srv)
 		sb.login(t, tl, func(authURL string) string {
 			checkAuthURL(t, tl, srv, authURL)
@@ -98,17 +99,17 @@ func TestLogin_Builtin(t *testing.T) {
 }
 
 // checkAuthURL checks what the tool asked for (TFE.md §1.3).
-func checkAuthURL(t *testing.T, tl tool, srv *server, authURL string) {
+func checkAuthURL(t *testing.T, tl e2etest.Tool, srv *server, authURL string) {
 	t.Helper()
 	u, err := url.Parse(authURL)
 	if err != nil || u.Host != srv.Host || u.Path != "/oauth/authorization" {
-		t.Fatalf("%s opened %s", tl.name, authURL)
+		t.Fatalf("%s opened %s", tl.Name, authURL)
 	}
 	q := u.Query()
 	if q.Get("client_id") != "terraform-cli" || q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || !loopbackLogin(q.Get("redirect_uri")) {
-		t.Errorf("%s asked for %v", tl.name, q)
+		t.Errorf("%s asked for %v", tl.Name, q)
 	}
-	t.Logf("%s asked for client_id=%s redirect_uri=%s scope=%q", tl.name, q.Get("client_id"), q.Get("redirect_uri"), q.Get("scope"))
+	t.Logf("%s asked for client_id=%s redirect_uri=%s scope=%q", tl.Name, q.Get("client_id"), q.Get("redirect_uri"), q.Get("scope"))
 }
 
 func loopbackLogin(s string) bool {
@@ -118,9 +119,9 @@ func loopbackLogin(s string) bool {
 
 // useToken runs a cloud-block init and apply with the stored token (the
 // CLI config is empty) and checks that the version records subject.
-func useToken(t *testing.T, tl tool, sb *sandbox, token, subject string) {
+func useToken(t *testing.T, tl e2etest.Tool, sb *sandbox, token, subject string) {
 	t.Helper()
-	ws := "login-" + tl.short()
+	ws := "login-" + tl.Short()
 	sb.cloudConfig(t, ws)
 	sb.run(t, tl, "init")
 	sb.run(t, tl, "apply", "-auto-approve")

@@ -1,9 +1,7 @@
 package login
 
 import (
-	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,18 +13,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/opentaco/opentaco/authn"
-	"github.com/opentaco/opentaco/httpapi"
-	"github.com/opentaco/opentaco/store"
-	"github.com/opentaco/opentaco/tfe"
+	"github.com/opentaco/opentaco/e2e/e2etest"
 )
 
 // ---------------------------------------------------------------------------
@@ -42,16 +35,12 @@ type provider struct {
 // redirectURI, and stops it when the test ends.
 func startProvider(t *testing.T, redirectURI string) *provider {
 	t.Helper()
-	path := os.Getenv("OPENTACO_OIDC_SERVER")
-	if path == "" {
-		path = cached("oidc-server-" + oidcVersion)
-	}
-	path = need(t, "the zitadel/oidc example server", path, "set OPENTACO_OIDC_SERVER or run .ci/tools.sh oidc")
+	path := e2etest.FindOIDCServer(t)
 	var lastErr error
 	for range 3 { // a free port may be taken between probe and start
 		port := freePort(t)
 		p := &provider{Issuer: fmt.Sprintf("http://localhost:%d/", port), Username: "test-user@localhost"}
-		logs := &syncBuffer{}
+		logs := &e2etest.SyncBuffer{}
 		cmd := exec.Command(path)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), fmt.Sprintf("PORT=%d", port), "REDIRECT_URI=" + redirectURI}
 		cmd.Stdout, cmd.Stderr = logs, logs
@@ -65,14 +54,14 @@ func startProvider(t *testing.T, redirectURI string) *provider {
 				_ = cmd.Process.Kill()
 				<-exited
 				if t.Failed() {
-					t.Logf("OIDC provider log:\n%s", tail(logs.String(), 6000))
+					t.Logf("OIDC provider log:\n%s", e2etest.Tail(logs.String(), 6000))
 				}
 			})
 			return p
 		}
 		_ = cmd.Process.Kill()
 		<-exited
-		t.Logf("OIDC provider on port %d did not start: %v\n%s", port, lastErr, tail(logs.String(), 2000))
+		t.Logf("OIDC provider on port %d did not start: %v\n%s", port, lastErr, e2etest.Tail(logs.String(), 2000))
 	}
 	t.Fatalf("OIDC provider: %v", lastErr)
 	return nil
@@ -111,16 +100,11 @@ func freePort(t *testing.T) int {
 // ---------------------------------------------------------------------------
 // The OpenTaco server
 
-// server is the real server wiring on a TLS loopback port.
+// server is the real server wiring on a TLS loopback port. Its HTTP client
+// trusts the CA and follows no redirects; Admin is the bootstrap admin
+// token (no provider only).
 type server struct {
-	URL    string // https://localhost:<port>
-	Host   string // localhost:<port>
-	CAPath string
-	HTTP   *http.Client // trusts the CA, follows no redirects
-	DB     *store.DB
-	Auth   *authn.Authenticator
-	Admin  string // the bootstrap admin token (no provider only)
-	reqs   *requestLog
+	*e2etest.Server
 }
 
 // startServer starts httpapi + tfe with authentication on: with the
@@ -128,85 +112,17 @@ type server struct {
 // otherwise. It fails the test if any request was answered with a 5xx.
 func startServer(t *testing.T, withOIDC bool) (*server, *provider) {
 	t.Helper()
-	dataDir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{Host: fmt.Sprintf("localhost:%d", ln.Addr().(*net.TCPAddr).Port)}
-	s.URL = "https://" + s.Host
 	var op *provider
+	o := e2etest.ServerOptions{TLS: true, TFE: true, Auth: true, Bootstrap: !withOIDC, No5xx: true}
 	if withOIDC {
-		op = startProvider(t, s.URL+"/oauth/callback")
-	}
-	if s.DB, err = store.Open(filepath.Join(dataDir, "opentaco.db"), store.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := authn.Config{Store: s.DB, Issuer: s.URL}
-	if op != nil {
-		cfg.OIDC = &authn.OIDCConfig{Issuer: op.Issuer, ClientID: opClient, ClientSecret: opSecret}
-	}
-	if s.Auth, err = authn.New(cfg); err != nil {
-		t.Fatal(err)
-	}
-	if op == nil {
-		path, err := s.Auth.Bootstrap(dataDir)
-		if err != nil {
-			t.Fatal(err)
+		o.OIDC = func(s *e2etest.Server) *authn.OIDCConfig {
+			op = startProvider(t, s.URL+"/oauth/callback")
+			return &authn.OIDCConfig{Issuer: op.Issuer, ClientID: opClient, ClientSecret: opSecret}
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Admin = strings.TrimSpace(string(b))
 	}
-	logs := &syncBuffer{}
-	h := httpapi.NewServer(httpapi.Config{Store: s.DB, Logger: zerolog.New(logs).With().Timestamp().Logger(), Auth: s.Auth})
-	tfe.Register(h)
-	tlsCfg, caPath, err := httpapi.SelfSignedTLS(dataDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.CAPath = caPath
-	s.reqs = &requestLog{}
-	hs := &http.Server{Handler: s.reqs.wrap(h), ReadHeaderTimeout: 30 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- hs.Serve(tls.NewListener(ln, tlsCfg)) }()
-	s.HTTP = &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.pool(t)}},
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(ctx)
-		<-done
-		_ = s.DB.Close()
-		for _, r := range s.reqs.all() {
-			if r.status >= 500 {
-				t.Errorf("server answered %d to %s %s", r.status, r.method, r.path)
-			}
-		}
-		if t.Failed() {
-			t.Logf("requests:\n%s", tail(s.reqs.String(), 8000))
-			t.Logf("server log:\n%s", tail(logs.String(), 8000))
-		}
-	})
-	return s, op
-}
-
-func (s *server) pool(t *testing.T) *x509.CertPool {
-	t.Helper()
-	pem, err := os.ReadFile(s.CAPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("%s holds no certificate", s.CAPath)
-	}
-	return pool
+	s := e2etest.StartServer(t, o)
+	s.HTTP.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &server{s}, op
 }
 
 // me asks /v1/auth/me who token is.
@@ -242,7 +158,7 @@ func newBrowser(t *testing.T, s *server) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{hc: &http.Client{
 		Jar:       jar,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.pool(t)}},
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.Pool}},
 		Timeout:   30 * time.Second,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if loopback.MatchString(req.URL.Host) || len(via) > 10 {
@@ -284,7 +200,7 @@ func toLoopback(t *testing.T, p page) string {
 	t.Helper()
 	u, err := url.Parse(p.location)
 	if p.status != http.StatusFound || err != nil || !loopback.MatchString(u.Host) || u.Query().Get("code") == "" {
-		t.Fatalf("browser ended at %s with %d, Location %q:\n%s", p.url, p.status, p.location, tail(p.body, 1500))
+		t.Fatalf("browser ended at %s with %d, Location %q:\n%s", p.url, p.status, p.location, e2etest.Tail(p.body, 1500))
 	}
 	return p.location
 }
@@ -299,7 +215,7 @@ func (b *browser) loginWithToken(t *testing.T, authURL, token string) string {
 	t.Helper()
 	p := b.do(t, http.MethodGet, authURL, nil)
 	if p.status != http.StatusOK || !strings.Contains(p.body, `name="token"`) {
-		t.Fatalf("login page: %d %s", p.status, tail(p.body, 1500))
+		t.Fatalf("login page: %d %s", p.status, e2etest.Tail(p.body, 1500))
 	}
 	form := url.Values{"token": {token}}
 	for _, m := range hiddenRE.FindAllStringSubmatch(p.body, -1) {
@@ -314,7 +230,7 @@ func (b *browser) loginAtProvider(t *testing.T, authURL, username string) string
 	t.Helper()
 	p := b.do(t, http.MethodGet, authURL, nil)
 	if p.status != http.StatusOK || !strings.Contains(p.body, `action="/login/username"`) {
-		t.Fatalf("provider login page: %s %d %s", p.url, p.status, tail(p.body, 1500))
+		t.Fatalf("provider login page: %s %d %s", p.url, p.status, e2etest.Tail(p.body, 1500))
 	}
 	form := url.Values{"username": {username}, "password": {opPassword}}
 	for _, m := range inputRE.FindAllStringSubmatch(p.body, -1) {
@@ -323,7 +239,7 @@ func (b *browser) loginAtProvider(t *testing.T, authURL, username string) string
 		}
 	}
 	if form.Get("id") == "" {
-		t.Fatalf("provider login page has no auth request id:\n%s", tail(p.body, 1500))
+		t.Fatalf("provider login page has no auth request id:\n%s", e2etest.Tail(p.body, 1500))
 	}
 	return toLoopback(t, b.do(t, http.MethodPost, p.url.ResolveReference(&url.URL{Path: "/login/username"}).String(), form))
 }

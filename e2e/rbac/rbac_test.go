@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opentaco/opentaco/e2e/e2etest"
 	"github.com/opentaco/opentaco/store"
 )
 
@@ -36,7 +37,7 @@ func wantActions(t *testing.T, what string, got []string, want ...string) {
 // UNLOCK) needs unit.force_unlock.
 func TestRBAC_Backend(t *testing.T) {
 	t.Parallel()
-	tf := findTerraform(t)
+	tf := e2etest.FindTool(t, "terraform")
 	srv := startServer(t)
 	const id = "team-a/app/net"
 
@@ -53,8 +54,8 @@ func TestRBAC_Backend(t *testing.T) {
 		r := newConfig(t, srv, tf, "r", srv.httpBackend(id), "rita")
 		r.mustRun(t, "init")
 		res := r.mustRun(t, "plan", "-lock=false", "-detailed-exitcode")
-		if !strings.Contains(res.out(), "No changes") {
-			t.Errorf("reader's plan does not read the writer's state:\n%s", tail(res.out(), 2000))
+		if !strings.Contains(res.Out(), "No changes") {
+			t.Errorf("reader's plan does not read the writer's state:\n%s", e2etest.Tail(res.Out(), 2000))
 		}
 		// 403 on LOCK: terraform's http backend words it "invalid auth".
 		r.mustFail(t, []string{"plan", "-var", "v=two"}, "Error acquiring the state lock", "HTTP remote state endpoint invalid auth")
@@ -101,8 +102,8 @@ func TestRBAC_Backend(t *testing.T) {
 		c := newConfig(t, srv, tf, "r", srv.httpBackend(id), "carl")
 		c.mustRun(t, "init")
 		res := c.mustRun(t, "force-unlock", "-force", "held-by-admin")
-		if !strings.Contains(res.out(), "successfully unlocked") {
-			t.Errorf("force-unlock output:\n%s", res.out())
+		if !strings.Contains(res.Out(), "successfully unlocked") {
+			t.Errorf("force-unlock output:\n%s", res.Out())
 		}
 		if u := srv.unit(t, id); u.Locked {
 			t.Error("still locked after carl's force-unlock")
@@ -121,7 +122,7 @@ func TestRBAC_Backend(t *testing.T) {
 // workspace.
 func TestRBAC_Cloud(t *testing.T) {
 	t.Parallel()
-	tf := findTerraform(t)
+	tf := e2etest.FindTool(t, "terraform")
 	srv := startServer(t)
 	const ws, id = "team-a__cloud", "team-a/cloud"
 
@@ -138,12 +139,12 @@ func TestRBAC_Cloud(t *testing.T) {
 		r := newConfig(t, srv, tf, "r", srv.cloudBlock(ws), "rita")
 		r.mustRun(t, "init")
 		res := r.mustRun(t, "plan", "-lock=false")
-		if !strings.Contains(res.out(), "No changes") {
-			t.Errorf("reader's plan does not read the writer's state:\n%s", tail(res.out(), 2000))
+		if !strings.Contains(res.Out(), "No changes") {
+			t.Errorf("reader's plan does not read the writer's state:\n%s", e2etest.Tail(res.Out(), 2000))
 		}
 		res = r.mustRun(t, "output", "-raw", "v")
-		if strings.TrimSpace(res.stdout) != "one" {
-			t.Errorf("reader's output v = %q, want one", res.stdout)
+		if strings.TrimSpace(res.Stdout) != "one" {
+			t.Errorf("reader's output v = %q, want one", res.Stdout)
 		}
 		r.mustFail(t, []string{"plan", "-var", "v=two"}, "Error acquiring the state lock", `you may not unit.lock unit "team-a/cloud"`)
 		r.mustFail(t, []string{"apply", "-auto-approve", "-var", "v=two"}, "Error acquiring the state lock", `you may not unit.lock unit "team-a/cloud"`)
