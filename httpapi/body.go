@@ -13,6 +13,10 @@ import (
 	"github.com/opentaco/opentaco/store"
 )
 
+// trustAfter is how much of a body must arrive before its declared
+// Content-Length is allocated in one piece.
+const trustAfter = 8 << 20
+
 // ReadBody reads the whole request body, decoding gzip, refusing more than
 // limit bytes with ETOOLARGE (for other surfaces).
 func ReadBody(r *http.Request, limit int64) ([]byte, error) { return readBody(r, limit) }
@@ -39,11 +43,23 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	default:
 		return nil, store.Errorf(store.EINVALID, "unsupported Content-Encoding %q", enc)
 	}
+	// Allocate the declared size only once the first part has arrived: a
+	// client that declares 500 MB and sends nothing holds 8 MiB, not 500.
 	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.Header.Get("Content-Encoding") == "" {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	first := int64(trustAfter)
+	if cl := r.ContentLength; cl > 0 && r.Header.Get("Content-Encoding") == "" {
+		first = min(cl, trustAfter)
 	}
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
+	buf.Grow(int(first) + bytes.MinRead)
+	n, err := buf.ReadFrom(io.LimitReader(src, first))
+	if err == nil && n == first && first < limit+1 {
+		if cl := r.ContentLength; cl > first && r.Header.Get("Content-Encoding") == "" {
+			buf.Grow(int(cl-first) + bytes.MinRead)
+		}
+		var more int64
+		more, err = buf.ReadFrom(io.LimitReader(src, limit+1-first))
+		n += more
+	}
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr) || n > limit:
