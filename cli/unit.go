@@ -20,6 +20,8 @@ type UnitCmd struct {
 	Push     UnitPushCmd     `cmd:"" help:"Upload a state as the unit's new current version."`
 	Lock     UnitLockCmd     `cmd:"" help:"Lock a unit; the lock ID is remembered for push, restore and unlock."`
 	Unlock   UnitUnlockCmd   `cmd:"" help:"Release a unit's lock (the remembered one unless --id is given)."`
+	Acquire  UnitAcquireCmd  `cmd:"" help:"Lock a unit, waiting while someone else holds the lock (like terraform -lock-timeout)."`
+	Release  UnitReleaseCmd  `cmd:"" help:"Release the lock taken with acquire (the same as unlock)."`
 	Versions UnitVersionsCmd `cmd:"" help:"List a unit's versions, newest first."`
 	Restore  UnitRestoreCmd  `cmd:"" help:"Make an earlier version current again (as a new version)."`
 	Status   UnitStatusCmd   `cmd:"" help:"Show whether units are up to date with what they consume (exit 2 unless all green)."`
@@ -226,6 +228,11 @@ func (c *UnitLockCmd) Run(g *Globals) error {
 	if err != nil {
 		return err
 	}
+	return g.rememberAndShow(id, l)
+}
+
+// rememberAndShow remembers a lock just taken and prints it.
+func (g *Globals) rememberAndShow(id string, l *store.Lock) error {
 	lf, err := g.lockFile()
 	if err != nil {
 		return err
