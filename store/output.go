@@ -24,17 +24,11 @@ func (db *DB) Outputs(id string, n int64) (map[string]Output, *Version, error) {
 	outs := map[string]Output{}
 	var ver *Version
 	err := db.view(func(tx *bolt.Tx) error {
-		u, err := readUnit(tx, id)
-		if err != nil {
-			return err
-		} else if n == 0 && u.CurrentVersion == 0 {
-			return nil
-		} else if n == 0 {
-			n = u.CurrentVersion
-		}
-		if ver, err = getVersion(tx, u, n); err != nil {
+		var err error
+		if ver, err = resolveVersion(tx, id, n); err != nil || ver == nil {
 			return err
 		}
+		n = ver.Version
 		if ob := tx.Bucket(bucketOutputs).Bucket([]byte(id)); ob != nil {
 			if v := ob.Get(u64(uint64(n))); v != nil {
 				return json.Unmarshal(v, &outs)

@@ -98,23 +98,31 @@ func (db *DB) ReadState(id string, n int64) ([]byte, *Version, error) {
 	var data []byte
 	var ver *Version
 	err := db.view(func(tx *bolt.Tx) error {
-		u, err := readUnit(tx, id)
-		if err != nil {
-			return err
-		} else if n == 0 && u.CurrentVersion == 0 {
-			return nil
-		} else if n == 0 {
-			n = u.CurrentVersion
-		}
-		if ver, err = getVersion(tx, u, n); err != nil {
+		var err error
+		if ver, err = resolveVersion(tx, id, n); err != nil || ver == nil {
 			return err
 		}
 		if data = getBlob(tx, ver.SHA256, ver.Size); data == nil {
-			return fmt.Errorf("blob %s of %s version %d is missing", ver.SHA256, id, n)
+			return fmt.Errorf("blob %s of %s version %d is missing", ver.SHA256, id, ver.Version)
 		}
 		return nil
 	})
 	return data, ver, err
+}
+
+// resolveVersion returns version n of unit id, or its current version for
+// n = 0; nil (and no error) for n = 0 when the unit has no state yet.
+// Returns ENOTFOUND (unit or version).
+func resolveVersion(tx *bolt.Tx, id string, n int64) (*Version, error) {
+	u, err := readUnit(tx, id)
+	if err != nil {
+		return nil, err
+	} else if n == 0 && u.CurrentVersion == 0 {
+		return nil, nil
+	} else if n == 0 {
+		n = u.CurrentVersion
+	}
+	return getVersion(tx, u, n)
 }
 
 // ListVersions returns the versions of unit id, newest first.

@@ -13,10 +13,10 @@ import (
 func (a *API) routeWorkspaces() {
 	a.handle(http.MethodGet, "/organizations/:org/workspaces", a.listWorkspaces)
 	a.handle(http.MethodPost, "/organizations/:org/workspaces", a.createWorkspace)
-	a.handle(http.MethodGet, "/organizations/:org/workspaces/:name", a.getWorkspaceByName)
-	a.handle(http.MethodPatch, "/organizations/:org/workspaces/:name", a.updateWorkspaceByName)
-	a.handle(http.MethodDelete, "/organizations/:org/workspaces/:name", a.deleteWorkspaceByName)
-	a.handle(http.MethodPost, "/organizations/:org/workspaces/:name/actions/safe-delete", a.safeDeleteWorkspaceByName)
+	a.handle(http.MethodGet, "/organizations/:org/workspaces/:name", a.getWorkspace)
+	a.handle(http.MethodPatch, "/organizations/:org/workspaces/:name", a.updateWorkspace)
+	a.handle(http.MethodDelete, "/organizations/:org/workspaces/:name", a.deleteWorkspace)
+	a.handle(http.MethodPost, "/organizations/:org/workspaces/:name/actions/safe-delete", a.safeDeleteWorkspace)
 	a.handle(http.MethodGet, "/workspaces/:wsid", a.getWorkspace)
 	a.handle(http.MethodPatch, "/workspaces/:wsid", a.updateWorkspace)
 	a.handle(http.MethodDelete, "/workspaces/:wsid", a.deleteWorkspace)
@@ -118,10 +118,6 @@ func (a *API) writeWorkspace(w http.ResponseWriter, r *http.Request, status int,
 	writeOne(w, status, workspace(u, org, apiRoot(r), tfVersion))
 }
 
-func (a *API) getWorkspaceByName(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	return a.getWorkspace(w, r, p)
-}
-
 func (a *API) getWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	u, err := a.unitOf(r, p, store.ActionRead)
 	if err != nil {
@@ -202,10 +198,6 @@ func (a *API) createWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 	return nil
 }
 
-func (a *API) updateWorkspaceByName(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	return a.updateWorkspace(w, r, p)
-}
-
 // updateWorkspace accepts the settings Terraform sends (terraform-version)
 // and echoes them; renaming is not supported.
 func (a *API) updateWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
@@ -224,10 +216,6 @@ func (a *API) updateWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 	return nil
 }
 
-func (a *API) deleteWorkspaceByName(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	return a.deleteWorkspace(w, r, p)
-}
-
 // deleteWorkspace deletes the unit with its history; a locked one is 409.
 func (a *API) deleteWorkspace(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
 	u, err := a.unitOf(r, p, store.ActionDelete)
@@ -239,10 +227,6 @@ func (a *API) deleteWorkspace(w http.ResponseWriter, r *http.Request, p httprout
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func (a *API) safeDeleteWorkspaceByName(w http.ResponseWriter, r *http.Request, p httprouter.Params) error {
-	return a.safeDeleteWorkspace(w, r, p)
 }
 
 // safeDeleteWorkspace deletes only a workspace whose state manages no
